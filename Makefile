@@ -1,0 +1,87 @@
+# Slipway's entry points. Every target does its own set-up: a fresh clone needs
+# only python3, make and root (or sudo) for Docker Engine.
+#   make demo       the lab up, then the platform converged on it
+#   make test       everything CI runs (lint, unit, molecule, lab integration)
+#   make test-fast  lint + unit tests (a minute or two)
+#   make lab-down   remove everything the lab made
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+INVENTORY ?= inventories/dev
+STAGE := scripts/stage
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= false
+export PY_COLORS ?= 0
+
+.PHONY: help venv docker lab lab-down demo site test test-fast lint unit molecule integration bench lock clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+# ---- Set-up -----------------------------------------------------------------
+venv: $(STAMP)
+$(STAMP): requirements.txt
+	@$(STAGE) venv bash -c '$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }'
+	@touch $@
+
+docker:
+	@$(STAGE) docker-engine scripts/ensure-docker
+
+lab: venv docker
+	@$(STAGE) lab-up ansible-playbook playbooks/lab.yml -i $(INVENTORY)
+
+# KEEP_IMAGES=1 keeps the lab images, so the next `make lab` skips debootstrap.
+lab-down: venv docker
+	@$(STAGE) lab-down ansible-playbook playbooks/lab.yml -i $(INVENTORY) -e lab_state=absent \
+		-e lab_remove_images=$(if $(KEEP_IMAGES),false,true)
+
+# ---- Run --------------------------------------------------------------------
+site: lab
+	@$(STAGE) site ansible-playbook site.yml -i $(INVENTORY)
+
+demo: site
+	@echo
+	@echo "The lab is up: ssh -i .lab/ssh/id_ed25519 -p 2211 root@127.0.0.1 (app1); see README, 'The lab'."
+
+# ---- Tests ------------------------------------------------------------------
+lint: venv
+	@$(STAGE) yamllint yamllint --strict .
+	@$(STAGE) ruff ruff check .
+	@$(STAGE) ruff-format ruff format --check .
+	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts
+	@$(STAGE) argument-specs python scripts/check_argument_specs.py
+	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
+	@$(STAGE) ansible-lint ansible-lint --profile production
+
+unit: venv
+	@$(STAGE) unit pytest tests/unit
+
+test-fast: lint unit
+
+molecule: lab
+	@$(STAGE) molecule molecule test --all
+
+integration: site
+	@$(STAGE) integration pytest tests/integration
+
+test: test-fast molecule integration
+	@echo "make test: all stages passed"
+
+bench: lab
+	@$(STAGE) bench-lab python tests/bench/lab_timings.py
+
+# ---- Maintenance ------------------------------------------------------------
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -r requirements.in
+	{ echo "# Full lock of requirements.in for Python 3.11. Regenerate with: make lock"; .lock-venv/bin/pip freeze; } > requirements.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .cache .build .pytest_cache .ruff_cache

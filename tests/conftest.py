@@ -1,0 +1,45 @@
+"""Shared test helpers: the repository root and a runner for Ansible commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def ansible_env(**extra: str) -> dict[str, str]:
+    """The environment `make` gives Ansible: this checkout's ansible.cfg, no colour."""
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_FORCE_COLOR="false",
+        ANSIBLE_NOCOLOR="true",
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout=900):
+    """Run a command from the checkout, capturing text output (stderr folded in)."""
+    return subprocess.run(
+        args,
+        cwd=cwd,
+        env=env or ansible_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT

@@ -1,0 +1,48 @@
+"""Fixtures for tests against the running lab (`make lab` brings it up)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import testinfra
+
+from tests.conftest import ROOT, run
+
+LAB_KEY = ROOT / ".lab" / "ssh" / "id_ed25519"
+SSH_OPTS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+
+
+def lab_inventory() -> dict:
+    """The dev inventory as Ansible sees it: hostvars per lab host."""
+    result = run(["ansible-inventory", "-i", "inventories/dev", "--list"])
+    assert result.returncode == 0, result.stdout
+    data = json.loads(result.stdout[result.stdout.index("{") :])
+    return data["_meta"]["hostvars"]
+
+
+LAB_HOSTS = lab_inventory()
+
+
+def lab_host(name: str):
+    """A testinfra host reached the way Ansible reaches it: SSH on its 127.0.0.1 port."""
+    port = LAB_HOSTS[name]["ansible_port"]
+    return testinfra.get_host(
+        f"ssh://root@127.0.0.1:{port}?ssh_identity_file={LAB_KEY}&timeout=30",
+        ssh_extra_args=SSH_OPTS,
+    )
+
+
+@pytest.fixture(scope="session")
+def lab_hosts():
+    return LAB_HOSTS
+
+
+@pytest.fixture(params=sorted(LAB_HOSTS), ids=sorted(LAB_HOSTS))
+def each_lab_host(request):
+    return request.param, lab_host(request.param)
+
+
+@pytest.fixture
+def lb1():
+    return lab_host("lb1")
