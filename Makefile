@@ -64,8 +64,11 @@ unit: venv
 
 test-fast: lint unit
 
+# Molecule logs a CRITICAL "molecule/default/molecule.yml glob failed" when, as
+# here, there is no scenario named default; it is harmless and is filtered out.
 molecule: lab
-	@$(STAGE) molecule molecule test --all
+	@$(STAGE) molecule bash -o pipefail -c \
+		"molecule test --all 2>&1 | { grep -v \"default/molecule.yml' glob failed\" || true; }"
 
 integration: site
 	@$(STAGE) integration pytest tests/integration
