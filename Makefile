@@ -18,8 +18,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
+# scripts/stage appends each stage's time here; `make test` prints the table.
+export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site test test-fast lint unit molecule integration bench lock clean
+.PHONY: help venv docker lab lab-down demo site test test-fast lint unit molecule integration bench lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -60,7 +62,7 @@ lint: venv
 	@$(STAGE) ansible-lint ansible-lint --profile production
 
 unit: venv
-	@$(STAGE) unit pytest tests/unit
+	@$(STAGE) unit pytest tests/unit --junitxml=.cache/junit-unit.xml
 
 test-fast: lint unit
 
@@ -71,10 +73,16 @@ molecule: lab
 		"molecule test --all 2>&1 | { grep -v \"default/molecule.yml' glob failed\" || true; }"
 
 integration: site
-	@$(STAGE) integration pytest tests/integration
+	@$(STAGE) integration pytest tests/integration --junitxml=.cache/junit-integration.xml
 
-test: test-fast molecule integration
-	@echo "make test: all stages passed"
+stage-log-reset:
+	@mkdir -p .cache && : > $(SLIPWAY_STAGE_LOG) && rm -f .cache/junit-*.xml
+
+test: stage-log-reset test-fast molecule integration
+	@echo
+	@echo "make test: all stages passed. Seconds per stage:"
+	@awk -F'\t' '{ printf "  %-16s %8s s  %s\n", $$1, $$2, $$3 }' $(SLIPWAY_STAGE_LOG)
+	@python scripts/junit_summary.py .cache/junit-unit.xml .cache/junit-integration.xml
 
 bench: lab
 	@$(STAGE) bench-lab python tests/bench/lab_timings.py
