@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
@@ -38,8 +36,3 @@ def run(args: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
         timeout=timeout,
         check=False,
     )
-
-
-@pytest.fixture
-def root() -> Path:
-    return ROOT

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import testinfra
 
 from tests.conftest import ROOT, run
 
+# The platform's hosts in inventories/dev: what every lab test expects to find.
+PLATFORM_HOSTS = {"lb1", "app1", "app2", "db1", "mon1"}
 LAB_KEY = ROOT / ".lab" / "ssh" / "id_ed25519"
 SSH_OPTS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 
@@ -31,6 +34,12 @@ def lab_host(name: str):
         f"ssh://root@127.0.0.1:{port}?ssh_identity_file={LAB_KEY}&timeout=30",
         ssh_extra_args=SSH_OPTS,
     )
+
+
+def pinged_hosts() -> set[str]:
+    """The lab hosts that answer `ansible -m ping` over SSH."""
+    result = run(["ansible", "all", "-i", "inventories/dev", "-m", "ansible.builtin.ping"])
+    return set(re.findall(r"^(\w+) \| SUCCESS", result.stdout, re.MULTILINE))
 
 
 @pytest.fixture(scope="session")

@@ -14,21 +14,17 @@ import pytest
 import requests
 
 from tests.conftest import run
-from tests.integration.conftest import lab_host
+from tests.integration.conftest import PLATFORM_HOSTS, lab_host, pinged_hosts
 
-LAB_PLATFORM_HOSTS = {"lb1", "app1", "app2", "db1", "mon1"}
 REGISTRY = "127.0.0.1:15000"
 
 
 def test_inventory_is_the_five_platform_hosts(lab_hosts):
-    assert set(lab_hosts) == LAB_PLATFORM_HOSTS
+    assert set(lab_hosts) == PLATFORM_HOSTS
 
 
 def test_ansible_ping_answers_from_every_host_over_ssh():
-    result = run(["ansible", "all", "-i", "inventories/dev", "-m", "ansible.builtin.ping"])
-    assert result.returncode == 0, result.stdout
-    answered = set(re.findall(r"^(\w+) \| SUCCESS", result.stdout, re.MULTILINE))
-    assert answered == LAB_PLATFORM_HOSTS
+    assert pinged_hosts() == PLATFORM_HOSTS
 
 
 def test_host_boots_systemd_and_serves_ssh(each_lab_host, lab_hosts):
@@ -53,7 +49,7 @@ def test_hosts_reach_each_other_by_inventory_name(lb1, lab_hosts):
 
 def test_every_published_port_listens_on_loopback_only():
     names = run(["docker", "ps", "-q", "--filter", "label=slipway.lab"]).stdout.split()
-    assert len(names) == len(LAB_PLATFORM_HOSTS) + 2  # the hosts, the apt cache, the registry
+    assert len(names) == len(PLATFORM_HOSTS) + 2  # the hosts, the apt cache, the registry
     inspect = json.loads(run(["docker", "inspect", *names]).stdout)
     bindings = [
         b
@@ -92,7 +88,7 @@ def test_site_converges_the_lab_with_no_change_on_a_second_run(mode):
     result = run(["ansible-playbook", "site.yml", "-i", "inventories/dev", *mode])
     assert result.returncode == 0, result.stdout
     recap = re.findall(r"^(\w+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE)
-    assert {host for host, _ in recap} == LAB_PLATFORM_HOSTS
+    assert {host for host, _ in recap} == PLATFORM_HOSTS
     assert all(changed == "0" for _, changed in recap), recap
 
 

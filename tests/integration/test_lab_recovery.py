@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from tests.conftest import ROOT, run
+from tests.integration.conftest import PLATFORM_HOSTS, pinged_hosts
 
 LAB_UP = ["ansible-playbook", "playbooks/lab.yml", "-i", "inventories/dev"]
-PLATFORM_HOSTS = {"lb1", "app1", "app2", "db1", "mon1"}
 
 
 def lab_up():
@@ -25,11 +25,6 @@ def lab_up():
 
 def changed_count(result) -> int:
     return int(re.search(r"^localhost\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M).group(1))
-
-
-def pinged_hosts() -> set[str]:
-    result = run(["ansible", "all", "-i", "inventories/dev", "-m", "ansible.builtin.ping"])
-    return set(re.findall(r"^(\w+) \| SUCCESS", result.stdout, re.MULTILINE))
 
 
 def labelled(kind: str) -> list[str]:
