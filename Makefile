@@ -3,6 +3,8 @@
 #   make demo       the lab up, then the platform converged on it
 #   make test       everything CI runs (lint, unit, molecule, lab integration)
 #   make test-fast  lint + unit tests (a minute or two)
+#   make app-test   the reference platform's tests (real PostgreSQL and Redis)
+#   make app-images build the platform's images and push them to the lab registry
 #   make lab-down   remove everything the lab made
 
 SHELL := /bin/bash
@@ -21,7 +23,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site test test-fast lint unit molecule integration bench lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site test test-fast lint unit app-test app-images molecule integration bench lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -56,7 +58,7 @@ lint: venv
 	@$(STAGE) yamllint yamllint --strict .
 	@$(STAGE) ruff ruff check .
 	@$(STAGE) ruff-format ruff format --check .
-	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts
+	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app
 	@$(STAGE) argument-specs python scripts/check_argument_specs.py
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
 	@$(STAGE) ansible-lint ansible-lint --profile production
@@ -66,32 +68,49 @@ unit: venv
 
 test-fast: lint unit
 
+# The reference platform (app/) against real PostgreSQL 15 and Redis servers
+# that the tests start on 127.0.0.1; scripts/ensure-test-servers installs them.
+app-test: venv
+	@$(STAGE) test-servers scripts/ensure-test-servers
+	@$(STAGE) app-test pytest tests/app --junitxml=.cache/junit-app.xml
+
+# Every release of the platform's image (good and bad), pushed to the lab registry.
+app-images: lab
+	@$(STAGE) app-images python scripts/build-app-images
+
 # Molecule logs a CRITICAL "molecule/default/molecule.yml glob failed" when, as
 # here, there is no scenario named default; it is harmless and is filtered out.
 molecule: lab
 	@$(STAGE) molecule bash -o pipefail -c \
 		"molecule test --all 2>&1 | { grep -v \"default/molecule.yml' glob failed\" || true; }"
 
-integration: site
+integration: site app-images
 	@$(STAGE) integration pytest tests/integration --junitxml=.cache/junit-integration.xml
 
 stage-log-reset:
 	@mkdir -p .cache && : > $(SLIPWAY_STAGE_LOG) && rm -f .cache/junit-*.xml
 
-test: stage-log-reset test-fast molecule integration
+test: stage-log-reset test-fast app-test molecule integration
 	@echo
 	@echo "make test: all stages passed. Seconds per stage:"
 	@awk -F'\t' '{ printf "  %-16s %8s s  %s\n", $$1, $$2, $$3 }' $(SLIPWAY_STAGE_LOG)
-	@python scripts/junit_summary.py .cache/junit-unit.xml .cache/junit-integration.xml
+	@python scripts/junit_summary.py .cache/junit-unit.xml .cache/junit-app.xml .cache/junit-integration.xml
 
-bench: lab
+bench: lab app-images
 	@$(STAGE) bench-lab python tests/bench/lab_timings.py
+	@$(STAGE) bench-app python tests/bench/app_load.py
 
 # ---- Maintenance ------------------------------------------------------------
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install -q -r requirements.in
 	{ echo "# Full lock of requirements.in for Python 3.11. Regenerate with: make lock"; .lock-venv/bin/pip freeze; } > requirements.txt
+	rm -rf .lock-venv
+
+app-lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -r app/requirements.in
+	{ echo "# Full lock of requirements.in for Python 3.11. Regenerate with: make app-lock"; .lock-venv/bin/pip freeze; } > app/requirements.txt
 	rm -rf .lock-venv
 
 clean:

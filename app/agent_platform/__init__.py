@@ -1,0 +1,1 @@
+"""Slipway's reference AI agent platform: the workload its roles deploy."""

@@ -1,0 +1,90 @@
+"""Fault injection: each bad-release behaviour the deploy gates are tested against."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .conftest import AUTH, make_agent, submit
+
+
+def test_crash_on_boot_exits_before_serving(platform):
+    for role in (platform.api, platform.worker):
+        proc = role(wait=False, PLATFORM_FAULT_CRASH_ON_BOOT="1")
+        assert proc.wait(20) == 3
+        assert proc.logs()[-1]["msg"] == "fault: crashing on boot"
+
+
+def test_never_ready_is_live_but_not_ready(platform, client):
+    api = platform.api(PLATFORM_FAULT_NEVER_READY="1")
+    assert client.get(f"{api.url}/health").status_code == 200
+    reply = client.get(f"{api.url}/ready")
+    assert reply.status_code == 503
+    assert reply.json()["problems"] == ["fault injected: PLATFORM_FAULT_NEVER_READY"]
+    assert client.get(f"{api.url}/version").json()["faults"] == {"never_ready": True}
+
+
+@pytest.mark.parametrize(("rate", "low", "high"), [("1", 100, 100), ("0.5", 30, 70), ("0", 0, 0)])
+def test_error_rate_answers_that_share_with_500(platform, client, rate, low, high):
+    api = platform.api(PLATFORM_FAULT_ERROR_RATE=rate)
+    codes = [client.get(f"{api.url}/health").status_code for _ in range(100)]
+    assert low <= codes.count(500) <= high
+    assert set(codes) <= {200, 500}
+    # The failures show in the metrics, which are never faulted.
+    page = client.get(f"{api.url}/metrics")
+    assert page.status_code == 200
+    if high:
+        assert 'route="/health",status="500"' in page.text
+
+
+def test_added_latency(platform, client):
+    api = platform.api(PLATFORM_FAULT_LATENCY_MS="300")
+    began = time.monotonic()
+    assert client.get(f"{api.url}/health").status_code == 200
+    assert time.monotonic() - began >= 0.3
+    began = time.monotonic()
+    client.get(f"{api.url}/metrics")
+    assert time.monotonic() - began < 0.3
+
+
+def test_crash_after_seconds(platform, client):
+    api = platform.api(PLATFORM_FAULT_CRASH_AFTER_SECONDS="2")
+    worker = platform.worker(PLATFORM_FAULT_CRASH_AFTER_SECONDS="2")
+    assert client.get(f"{api.url}/health").status_code == 200
+    assert api.wait(15) == 3
+    assert worker.wait(15) == 3
+    assert api.logs()[-1]["msg"] == "fault: crashing now"
+
+
+def test_stalled_worker_takes_tasks_and_never_completes_them(platform, client):
+    api = platform.api()
+    worker = platform.worker(PLATFORM_FAULT_STALL_TASKS="1")
+    golden = client.post(
+        f"{api.url}/v1/golden", json={"release": "1.0.0", "timeout_seconds": 2}, headers=AUTH
+    )
+    assert golden.status_code == 504
+    assert golden.json()["error"].endswith("took the golden task but did not finish it within 2 s")
+    agent = make_agent(client, api)
+    task = submit(client, api, agent["id"], {"prompt": "never"})
+    time.sleep(1)
+    assert client.get(f"{api.url}/v1/tasks/{task['id']}").json()["status"] == "queued"
+    assert worker.proc.poll() is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PLATFORM_FAULT_ERROR_RATE", "lots", "PLATFORM_FAULT_ERROR_RATE='lots' is not a number"),
+        ("PLATFORM_FAULT_ERROR_RATE", "1.5", "PLATFORM_FAULT_ERROR_RATE=1.5 is out of range"),
+        (
+            "PLATFORM_FAULT_CRASH_ON_BOOT",
+            "maybe",
+            "PLATFORM_FAULT_CRASH_ON_BOOT='maybe' is not a boolean",
+        ),
+    ],
+)
+def test_a_malformed_fault_is_a_configuration_error(platform, name, value, message):
+    proc = platform.api(wait=False, **{name: value})
+    assert proc.wait(20) == 2
+    assert message in proc.log.read_text()
