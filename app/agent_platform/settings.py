@@ -105,6 +105,7 @@ class Settings:
     port: int = 8000
     log_level: str = "INFO"
     worker_grace_seconds: int = 20
+    worker_concurrency: int = 4
     heartbeat_seconds: int = 2
     worker_dead_after_seconds: int = 10
     task_max_attempts: int = 5
@@ -143,6 +144,7 @@ class Settings:
             port=_int(env, "PLATFORM_PORT", 8000, 1, 65535),
             log_level=level,
             worker_grace_seconds=_int(env, "PLATFORM_WORKER_GRACE_SECONDS", 20, 0, 3600),
+            worker_concurrency=_int(env, "PLATFORM_WORKER_CONCURRENCY", 4, 1, 64),
             heartbeat_seconds=heartbeat,
             worker_dead_after_seconds=dead_after,
             task_max_attempts=_int(env, "PLATFORM_TASK_MAX_ATTEMPTS", 5, 1, 100),

@@ -1,8 +1,9 @@
 """The agent worker: takes tasks from the queue, runs them, stores results.
 
-On SIGTERM it stops taking tasks and finishes the one in hand; if that takes
-longer than PLATFORM_WORKER_GRACE_SECONDS it exits without acknowledging it,
-and another worker runs it once this one's heartbeat has expired.
+It runs PLATFORM_WORKER_CONCURRENCY tasks at once (agents mostly wait on I/O).
+On SIGTERM it stops taking tasks and finishes those in hand; if that takes
+longer than PLATFORM_WORKER_GRACE_SECONDS it exits without acknowledging them,
+and another worker runs them once this one's heartbeat has expired.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ class Worker:
         self.settings = settings
         self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.redis = taskqueue.connect(settings.redis_url)
-        self.engine = make_engine(settings.database_url, pool_size=2)
+        self.engine = make_engine(settings.database_url, pool_size=settings.worker_concurrency + 1)
         self.sessions = make_sessions(self.engine)
         self.streams = [taskqueue.golden_stream(settings.release), taskqueue.TASKS_STREAM]
         self.stopping = threading.Event()
         self.started_at = time.time()
-        self.current: str | None = None
+        # Queue entry id -> task id, for every task a slot is running now.
+        self.in_hand: dict[str, str] = {}
+        self.lock = threading.Lock()
         self.processed = 0
 
     # ---- lifecycle -----------------------------------------------------
@@ -52,23 +55,23 @@ class Worker:
             taskqueue.ensure_group(self.redis, stream)
         self._beat()
         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        slots = [
+            threading.Thread(target=self._slot, args=(n,), name=f"slot-{n}", daemon=True)
+            for n in range(self.settings.worker_concurrency)
+        ]
+        for slot in slots:
+            slot.start()
         event(
             log,
             "worker started",
             worker=self.id,
             release=self.settings.release,
+            concurrency=len(slots),
             **self.settings.faults.active(),
         )
-        next_sweep = 0.0
-        while not self.stopping.is_set():
-            try:
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + self.settings.heartbeat_seconds
-                    self._run_all(self._sweep())
-                self._run_all(taskqueue.take(self.redis, self.id, self.streams, block_ms=1000))
-            except Exception:
-                log.exception("task loop error; the task stays pending and is retried")
-                self.stopping.wait(1)
+        while any(slot.is_alive() for slot in slots):
+            for slot in slots:
+                slot.join(0.2)  # short joins: the main thread must stay free for signals
         self.redis.delete(taskqueue.WORKER_PREFIX + self.id)
         event(log, "worker stopped", worker=self.id, processed=self.processed)
         self.engine.dispose()
@@ -83,7 +86,7 @@ class Worker:
             log,
             "stop requested: taking no more tasks",
             signal=signum,
-            current_task=self.current,
+            current_tasks=self._held(),
             grace_seconds=grace,
         )
         timer = threading.Timer(grace, self._grace_expired)
@@ -95,7 +98,7 @@ class Worker:
             log,
             "grace period expired with a task in hand; it stays pending for another worker",
             logging.ERROR,
-            current_task=self.current,
+            current_tasks=self._held(),
         )
         self.redis.delete(taskqueue.WORKER_PREFIX + self.id)
         os._exit(1)
@@ -109,7 +112,7 @@ class Worker:
             host=socket.gethostname(),
             started_at=self.started_at,
             processed=self.processed,
-            current_task=self.current,
+            current_tasks=self._held(),
             stopping=self.stopping.is_set(),
         )
         ALIVE_FILE.touch()
@@ -123,9 +126,29 @@ class Worker:
                 log.warning("heartbeat failed", exc_info=True)
 
     # ---- tasks ---------------------------------------------------------
+    def _held(self) -> list[str]:
+        with self.lock:
+            return sorted(self.in_hand.values())
+
+    def _slot(self, index: int) -> None:
+        """One task at a time; slot 0 also sweeps for pending and abandoned tasks."""
+        next_sweep = 0.0
+        while not self.stopping.is_set():
+            try:
+                if index == 0 and time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self.settings.heartbeat_seconds
+                    self._run_all(self._sweep())
+                self._run_all(taskqueue.take(self.redis, self.id, self.streams, block_ms=1000))
+            except Exception:
+                log.exception("task loop error; the task stays pending and is retried")
+                self.stopping.wait(1)
+
     def _sweep(self) -> list[taskqueue.Delivery]:
         """Own tasks left pending by an error, then tasks of dead workers."""
-        mine = taskqueue.own_pending(self.redis, self.id, self.streams)
+        with self.lock:
+            running = set(self.in_hand)
+        own = taskqueue.own_pending(self.redis, self.id, self.streams)
+        mine = [d for d in own if d.entry_id not in running]
         min_idle_ms = self.settings.heartbeat_seconds * 1000
         return mine + taskqueue.claim_abandoned(self.redis, self.id, self.streams, min_idle_ms)
 
@@ -136,12 +159,20 @@ class Worker:
             self._process(delivery)
 
     def _process(self, delivery: taskqueue.Delivery) -> None:
+        with self.lock:
+            self.in_hand[delivery.entry_id] = delivery.task_id
+        try:
+            self._run_task(delivery)
+        finally:
+            with self.lock:
+                self.in_hand.pop(delivery.entry_id, None)
+
+    def _run_task(self, delivery: taskqueue.Delivery) -> None:
         task = self._start(delivery)
         if task is None:
             taskqueue.remove(self.redis, delivery.stream, delivery.entry_id)
             return
         task_id, kind, task_input, agent_type, agent_config = task
-        self.current = task_id
         if self.settings.faults.stall_tasks:
             event(
                 log,
@@ -166,7 +197,8 @@ class Worker:
         taskqueue.remove(self.redis, delivery.stream, delivery.entry_id)
         if completed:
             taskqueue.count_outcome(self.redis, task_id, outcome, self.settings.release, agent_type)
-            self.processed += 1
+            with self.lock:
+                self.processed += 1
         event(
             log,
             "task " + outcome,
@@ -175,7 +207,6 @@ class Worker:
             error=error,
             counted=completed,
         )
-        self.current = None
 
     def _start(self, delivery: taskqueue.Delivery) -> tuple | None:
         """Mark the task running; None when there is nothing (more) to run."""

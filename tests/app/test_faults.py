@@ -68,7 +68,7 @@ def test_stalled_worker_takes_tasks_and_never_completes_them(platform, client):
     agent = make_agent(client, api)
     task = submit(client, api, agent["id"], {"prompt": "never"})
     time.sleep(1)
-    assert client.get(f"{api.url}/v1/tasks/{task['id']}").json()["status"] == "queued"
+    assert client.get(f"{api.url}/v1/tasks/{task['id']}").json()["status"] in ("queued", "running")
     assert worker.proc.poll() is None
 
 

@@ -88,21 +88,23 @@ def test_many_tasks_across_worker_deaths_none_lost_none_doubled(platform, client
         assert [e for e, _ in events(platform, i)].count("completed") == 1
 
 
-def test_sigterm_finishes_the_task_in_hand_and_takes_no_more(platform, client):
+def test_sigterm_finishes_the_tasks_in_hand_and_takes_no_more(platform, client):
     api = platform.api()
-    worker = platform.worker(PLATFORM_WORKER_GRACE_SECONDS="10")
+    worker = platform.worker(PLATFORM_WORKER_GRACE_SECONDS="10", PLATFORM_WORKER_CONCURRENCY="2")
     agent = make_agent(client, api)
-    running = submit_running(client, api, agent["id"], {"tool": "wait", "input": 1.5})
-    queued = submit(client, api, agent["id"], {"prompt": "after the stop"})
+    first = submit_running(client, api, agent["id"], {"tool": "wait", "input": 1.5})
+    second = submit_running(client, api, agent["id"], {"tool": "wait", "input": 1.5})
 
     worker.signal(signal.SIGTERM)
+    late = submit(client, api, agent["id"], {"prompt": "after the stop"})
     assert worker.wait(15) == 0
-    assert client.get(f"{api.url}/v1/tasks/{running['id']}").json()["status"] == "succeeded"
-    assert client.get(f"{api.url}/v1/tasks/{queued['id']}").json()["status"] == "queued"
-    assert worker.wait_log("worker stopped")["processed"] == 1
+    for task in (first, second):
+        assert client.get(f"{api.url}/v1/tasks/{task['id']}").json()["status"] == "succeeded"
+    assert client.get(f"{api.url}/v1/tasks/{late['id']}").json()["status"] == "queued"
+    assert worker.wait_log("worker stopped")["processed"] == 2
 
     platform.worker()
-    assert wait_task(client, api, queued["id"])["status"] == "succeeded"
+    assert wait_task(client, api, late["id"])["status"] == "succeeded"
 
 
 def test_a_task_longer_than_the_grace_period_is_left_for_another_worker(platform, client):
