@@ -71,6 +71,10 @@ class Faults:
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
 
+    def request_level(self) -> bool:
+        """True when a fault acts on every request (added latency, errors)."""
+        return bool(self.latency_ms or self.error_rate)
+
     def active(self) -> dict[str, object]:
         """The faults that are on, for logs and /version."""
         return {k: v for k, v in self.__dict__.items() if v}

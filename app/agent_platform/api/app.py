@@ -93,7 +93,8 @@ def create_app(settings: Settings) -> FastAPI:
         version=settings.release,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(inject_faults)],
+        # A good release pays nothing for fault injection.
+        dependencies=[Depends(inject_faults)] if settings.faults.request_level() else [],
     )
     state = app.state
     state.settings = settings
