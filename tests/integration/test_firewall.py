@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.conftest import run
-from tests.integration.conftest import LAB_HOSTS
+from tests.integration.conftest import LAB_HOSTS, lab_host
 
 SCANNER_IMAGE = "local/slipway-scanner:1"
 BASE_IMAGE = "local/debian-systemd:12"
@@ -72,10 +72,12 @@ def scanner_image():
     return SCANNER_IMAGE
 
 
-def scan(image: str, vantage: str, targets: list[str]) -> tuple[str, dict[str, dict[int, str]]]:
+def scan(
+    image: str, vantage: str, targets: list[str], ports: str = PORTS
+) -> tuple[str, dict[str, dict[int, str]]]:
     """nmap from a vantage point; returns its report and {target ip: {port: state}}."""
     network = NETWORK if vantage == "outsider" else f"container:slipway-lab-{vantage}"
-    nmap = f"nmap -Pn -n -sS -T4 --max-retries 1 -p {PORTS} -oX /scan.xml {' '.join(targets)}"
+    nmap = f"nmap -Pn -n -sS -T4 --max-retries 1 -p {ports} -oX /scan.xml {' '.join(targets)}"
     script = f"{nmap} && echo {XML_MARK} && cat /scan.xml"
     result = run(["docker", "run", "--rm", "--network", network, image, "bash", "-c", script])
     assert result.returncode == 0, result.stdout
@@ -101,6 +103,37 @@ def test_neighbours_reach_exactly_the_allowed_ports(scanner_image, vantage):
         reachable = {port for port, state in ports.items() if state in ("open", "closed")}
         expected = ALLOWED[vantage][GROUPS[targets[ip]]]
         assert reachable == expected, f"{vantage} -> {targets[ip]}: {ports}"
+
+
+PROBE_IMAGE = "slipway/firewall-probe:1"
+
+
+@pytest.fixture
+def published_probe(scanner_image):
+    """A container on app1 listening on 8000, published by Docker on the host's 9100
+    (the exporter port: allowed from monitoring only). Its image goes through the
+    lab registry, as an app's would."""
+    pushed = f"127.0.0.1:15000/{PROBE_IMAGE}"
+    assert run(["docker", "tag", scanner_image, pushed]).returncode == 0
+    push = run(["docker", "push", pushed])
+    assert push.returncode == 0, push.stdout
+    app1 = lab_host("app1")
+    app1.run("docker rm -f slipway-firewall-probe")
+    app1.run_expect(
+        [0],
+        "docker run -d --name slipway-firewall-probe -p 9100:8000 "
+        f"registry:5000/{PROBE_IMAGE} python3 -m http.server 8000",
+    )
+    yield LAB_HOSTS["app1"]["lab_ip"]
+    app1.run("docker rm -f slipway-firewall-probe")
+
+
+@pytest.mark.parametrize(("vantage", "state"), [("mon1", "open"), ("lb1", "filtered")])
+def test_docker_published_ports_obey_the_policy(scanner_image, published_probe, vantage, state):
+    # Docker DNATs published ports to the container: the forward chain applies the policy.
+    report, states = scan(scanner_image, vantage, [published_probe], ports="9100")
+    print(f"\n==== scan from {vantage} of a port Docker publishes on app1\n{report}")
+    assert states[published_probe].get(9100, "filtered") == state, report
 
 
 def test_the_controller_keeps_ssh_and_nothing_else_it_is_not_allowed(each_lab_host):
