@@ -12,6 +12,7 @@ Run `pytest tests/integration/test_firewall.py -s` to print the scans.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from xml.etree import ElementTree
 
@@ -144,3 +145,18 @@ def test_the_controller_keeps_ssh_and_nothing_else_it_is_not_allowed(each_lab_ho
     # Docker's own tables are never flushed by the firewall.
     if GROUPS[name] == "app":
         assert "table ip nat" in host.check_output("nft list tables")
+
+
+def test_admin_networks_without_the_controller_are_refused_before_any_change():
+    result = run(
+        [
+            "ansible-playbook", "site.yml", "-i", "inventories/dev", "--limit", "app1",
+            "-e", '{"host_prep_admin_networks": ["192.0.2.0/24"]}',
+        ]
+    )  # fmt: skip
+    assert result.returncode != 0
+    message = " ".join(result.stdout.split())
+    assert "The controller reaches app1 from 10.242.0.128, which is in none of" in message
+    assert "Add that address (or its network) to host_prep_admin_networks" in message
+    assert re.search(r"^app1\s+: ok=\d+\s+changed=0\s", result.stdout, re.MULTILINE)
+    assert lab_host("app1").run("true").rc == 0
