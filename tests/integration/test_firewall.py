@@ -147,13 +147,13 @@ def test_the_controller_keeps_ssh_and_nothing_else_it_is_not_allowed(each_lab_ho
         assert "table ip nat" in host.check_output("nft list tables")
 
 
-def test_admin_networks_without_the_controller_are_refused_before_any_change():
+@pytest.mark.parametrize("become", ["false", "true"], ids=["root", "become"])
+def test_admin_networks_without_the_controller_are_refused_before_any_change(become):
+    # With become (production), sudo clears SSH_CLIENT: the role reads it as the login user.
+    extra = f'{{"host_prep_admin_networks": ["192.0.2.0/24"], "ansible_become": {become}}}'
     result = run(
-        [
-            "ansible-playbook", "site.yml", "-i", "inventories/dev", "--limit", "app1",
-            "-e", '{"host_prep_admin_networks": ["192.0.2.0/24"]}',
-        ]
-    )  # fmt: skip
+        ["ansible-playbook", "site.yml", "-i", "inventories/dev", "--limit", "app1", "-e", extra]
+    )
     assert result.returncode != 0
     message = " ".join(result.stdout.split())
     assert "The controller reaches app1 from 10.242.0.128, which is in none of" in message
