@@ -23,7 +23,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site test test-fast lint unit app-test app-images molecule integration bench lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site test test-fast lint unit app-test app-images molecule integration bench bench-roles lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -99,6 +99,10 @@ test: stage-log-reset test-fast app-test molecule integration
 bench: lab app-images
 	@$(STAGE) bench-lab python tests/bench/lab_timings.py
 	@$(STAGE) bench-app python tests/bench/app_load.py
+
+# Converge time of each role on a fresh molecule instance, median of 3.
+bench-roles: lab
+	@$(STAGE) bench-roles python tests/bench/role_converge.py
 
 # ---- Maintenance ------------------------------------------------------------
 lock:

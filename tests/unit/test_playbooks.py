@@ -91,3 +91,120 @@ def test_apt_proxy_refuses_bad_input_before_any_change(extra, expected):
     assert result.returncode != 0
     assert expected in " ".join(result.stdout.split())
     assert "changed=1" not in result.stdout
+
+
+# Bad input for the roles, one play per case in a single ansible-playbook run
+# (one start-up instead of one per case): each play applies the role to
+# localhost and rescues its failure, printing the failed task and message.
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKJ0b2dy1Lp4CbR5Dw2DdMt1XC7u4u2yN4m4V1cY0qL3 ops@example"
+ADMIN_NETWORKS = {"host_prep_admin_networks": ["10.0.0.0/8"]}
+
+
+def allow(port, source):
+    return {"host_prep_firewall_allow": [{"name": "x", "ports": [port], "sources": [source]}]}
+
+
+BAD_INPUT = {
+    "host_prep": [
+        ({"host_prep_admin_users": [{"name": "ops"}]}, "Users with no key: ops."),
+        (
+            {"host_prep_admin_users": [{"name": "ops", "authorized_keys": ["hunter2"]}]},
+            "a key of ops is not an SSH public key",
+        ),
+        (
+            {"host_prep_admin_users": [{"name": "Bad Name", "authorized_keys": [KEY]}]},
+            "Bad names: Bad Name.",
+        ),
+        (allow(70000, "10.0.0.0/8"), "ports must be whole numbers in 1-65535; got 70000."),
+        (allow("http", "10.0.0.0/8"), "ports must be whole numbers in 1-65535; got http."),
+        ({"host_prep_ssh_port": 0}, "ports must be whole numbers in 1-65535; got 0."),
+        (allow(80, "10.0.0.300/8"), "must be CIDR networks or addresses (10.0.0.0/8"),
+        (allow(80, "10.0.0.300/8"), "2001:db8::/32); not: 10.0.0.300/8."),
+        ({"host_prep_admin_networks": ["office"]}, "not: office."),
+        ({"host_prep_admin_networks": []}, "host_prep_admin_networks is empty"),
+        ({"host_prep_timezone": "Mars/Olympus Mons"}, "host_prep_timezone like Europe/Paris"),
+    ],
+    "docker_engine": [
+        (
+            {"docker_engine_source": "ubuntu"},
+            "value of docker_engine_source must be one of: debian, docker, got: ubuntu",
+        ),
+        (
+            {
+                "docker_engine_source": "docker",
+                "docker_engine_docker_repo_key_url": "http://127.0.0.1:9/gpg",
+                "docker_engine_docker_repo_check_timeout": 2,
+            },
+            "docker_engine_source is docker, but http://127.0.0.1:9/gpg does not answer",
+        ),
+        (
+            {"docker_engine_compose_binary": "/nonexistent/docker-compose"},
+            "/nonexistent/docker-compose is not a working Compose v2 binary",
+        ),
+        (
+            {"docker_engine_address_pools": [{"base": "172.30.0.1/33", "size": 24}]},
+            "docker_engine_address_pools: base 172.30.0.1/33 must be a network",
+        ),
+        (
+            {"docker_engine_address_pools": [{"base": "172.30.0.0/16", "size": 8}]},
+            "size 8 a prefix length at least as long as the base",
+        ),
+        ({"docker_engine_insecure_registries": ["bad host!"]}, "not: bad host!."),
+    ],
+}
+CASES = [
+    pytest.param(role, i, role_vars, expected, id=f"{role}-{i}")
+    for role, cases in BAD_INPUT.items()
+    for i, (role_vars, expected) in enumerate(cases)
+]
+
+
+# The rescue reports the failed task and its message (a looped check's, too).
+REPORT = {
+    "task": "{{ ansible_failed_task.name }}",
+    "msg": "{{ (ansible_failed_result.results | default([]) | selectattr('failed', 'defined')"
+    " | selectattr('failed') | map(attribute='msg') | list"
+    " + [ansible_failed_result.msg]) | first }}",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
+    """{case id: {task, msg}} from one run over every case (the json callback's output)."""
+    plays = []
+    for role, cases in BAD_INPUT.items():
+        base = ADMIN_NETWORKS if role == "host_prep" else {}
+        for i, (role_vars, _) in enumerate(cases):
+            include = {"ansible.builtin.include_role": {"name": f"slipway.ops.{role}"}}
+            plays.append(
+                {
+                    "name": f"{role}-{i}",
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "vars": {**base, **role_vars},
+                    "tasks": [
+                        {"block": [include], "rescue": [{"ansible.builtin.debug": {"msg": REPORT}}]}
+                    ],
+                }
+            )
+    path = tmp_path_factory.mktemp("bad-input") / "bad_input.yml"
+    path.write_text(json.dumps(plays))
+    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    result = run(["ansible-playbook", str(path)], env=env)
+    assert result.returncode == 0, result.stdout
+    # The JSON document, between profile_tasks' timing lines.
+    report, _ = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{") :])
+    assert report["stats"]["localhost"]["changed"] == 0
+    return {
+        play["play"]["name"]: play["tasks"][-1]["hosts"]["localhost"]["msg"]
+        for play in report["plays"]
+    }
+
+
+@pytest.mark.parametrize(("role", "index", "role_vars", "expected"), CASES)
+def test_roles_refuse_bad_input_in_preflight(bad_input_failures, role, index, role_vars, expected):
+    failure = bad_input_failures[f"{role}-{index}"]
+    task, message = failure["task"], " ".join(failure["msg"].split())
+    assert expected in message, message
+    # Argument-spec validation or a preflight check: nothing after them ran.
+    assert task.startswith(("Check", "Fail", "Validating arguments")), task
