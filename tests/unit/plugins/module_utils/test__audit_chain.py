@@ -126,10 +126,12 @@ def test_a_torn_last_line_is_reported_and_the_chain_continues(log):
     assert problems(log) == ["line 6: not a JSON record (damaged or torn write)"]
 
 
-def test_the_head_is_written_atomically_beside_the_log(log):
-    head = json.loads(chain.head_path_for(log).read_text())
+def test_the_head_is_rewritten_in_place_at_a_fixed_size(log):
+    head_file = chain.head_path_for(log)
+    assert head_file.stat().st_size == chain.HEAD_SIZE
+    head = json.loads(head_file.read_text())
     assert head["seq"] == 5
-    assert [p.name for p in log.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert head["hash"] == json.loads(lines(log)[-1])["hash"]
 
 
 def test_a_long_tail_record_is_found(tmp_path):
