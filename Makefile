@@ -21,7 +21,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site test test-fast lint unit molecule integration bench lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site test test-fast lint unit molecule integration bench bench-audit lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -86,6 +86,11 @@ test: stage-log-reset test-fast molecule integration
 
 bench: lab
 	@$(STAGE) bench-lab python tests/bench/lab_timings.py
+	@$(STAGE) bench-audit python tests/bench/audit_overhead.py
+
+# The audit callback's overhead alone, on a lab that is already up.
+bench-audit: venv
+	@$(STAGE) bench-audit python tests/bench/audit_overhead.py
 
 # ---- Maintenance ------------------------------------------------------------
 lock:

@@ -14,7 +14,7 @@ import time
 import ansible_runner
 import pytest
 
-from tests.conftest import ROOT, VENV_BIN, run
+from tests.conftest import ROOT, VENV_BIN, ansible_env, run
 
 PROBE = "tests/unit/plugins/callback/playbooks/audit_probe.yml"
 VERIFY = [str(VENV_BIN / "python"), "scripts/audit_verify.py"]
@@ -183,3 +183,42 @@ def test_a_silent_pushgateway_does_not_hold_up_the_run_and_is_retried(
     assert paths[1].endswith("/playbook/audit_probe")
     for _, body in received:
         assert SECRET not in body
+
+
+def test_a_vaulted_extra_var_is_redacted_whatever_its_name(tmp_path):
+    vault_password = tmp_path / "vault-password"
+    vault_password.write_text("probe-vault-password\n")
+    encrypted = run(
+        [
+            "ansible-vault",
+            "encrypt_string",
+            "--vault-password-file",
+            str(vault_password),
+            SECRET,
+            "--name",
+            "release_note",
+        ]
+    )
+    assert encrypted.returncode == 0, encrypted.stdout
+    extra = tmp_path / "vaulted.yml"
+    extra.write_text(encrypted.stdout[encrypted.stdout.index("release_note:") :])
+    audit = tmp_path / "audit"
+    args = ["-e", "probe_secret=x", "-e", "probe_deploy_id=v", "-e", "probe_outcome=success"]
+    result = run(
+        [
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            "--vault-password-file",
+            str(vault_password),
+            "-e",
+            f"@{extra}",
+            *args,
+            PROBE,
+        ],
+        env=ansible_env(SLIPWAY_AUDIT_DIR=str(audit)),
+    )
+    assert result.returncode == 0, result.stdout
+    assert records(audit)[0]["extra_vars"]["release_note"] == "********"
+    for path in (p for p in audit.rglob("*") if p.is_file()):
+        assert SECRET not in path.read_text(errors="replace"), path

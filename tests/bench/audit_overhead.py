@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""What slipway.ops.audit adds to a run's wall time: a 200-task playbook on the lab hosts.
+
+The playbook changes nothing on the hosts (ping, `true`, debug, set_fact). It
+runs with the callback (as ansible.cfg enables it) and without it
+(ANSIBLE_CALLBACKS_ENABLED naming only the other callback), interleaved
+A, B, A, B ... so drift on a shared machine hits both alike; the audit
+writes to a temporary directory. Prints both medians and the ratio; exits 1
+when the callback adds more than the target.
+Run with `make bench` (the lab must be up). Usage: audit_overhead.py [--runs N] [--tasks N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = 0.03  # at most 3% added wall time
+# The lab's platform hosts: the playbook runs on each of them.
+HOSTS = "lb:app:db:monitoring"
+TASKS = [
+    "ansible.builtin.ping:",
+    'ansible.builtin.command: "true"\n      changed_when: false',
+    'ansible.builtin.debug:\n        msg: "step {n}"',
+    "ansible.builtin.set_fact:\n        bench_step: {n}",
+]
+
+
+def playbook(tasks: int) -> str:
+    lines = [
+        "---",
+        "- name: Run many tasks that change nothing",
+        f"  hosts: {HOSTS}",
+        "  gather_facts: false",
+        "  tasks:",
+    ]
+    for n in range(tasks):
+        body = TASKS[n % len(TASKS)].format(n=n)
+        lines += [f"    - name: Step {n}", f"      {body}"]
+    return "\n".join(lines) + "\n"
+
+
+def timed(path: Path, env: dict[str, str]) -> float:
+    cmd = ["ansible-playbook", "-i", "inventories/dev", str(path)]
+    start = time.monotonic()
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tasks", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="slipway-bench-") as tmp:
+        path = Path(tmp) / "bench.yml"
+        path.write_text(playbook(args.tasks))
+        base = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+        audited = {**base, "SLIPWAY_AUDIT_DIR": f"{tmp}/audit"}
+        plain = {**base, "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
+        timed(path, audited)  # warm up: SSH control masters, caches
+        samples: dict[str, list[float]] = {"with audit": [], "without": []}
+        for i in range(args.runs):
+            samples["with audit"].append(timed(path, audited))
+            samples["without"].append(timed(path, plain))
+            shown = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in samples.items())
+            print(f"run {i + 1}/{args.runs}: {shown}", flush=True)
+        records = len((Path(tmp) / "audit" / "audit.jsonl").read_bytes().splitlines())
+    with_audit = statistics.median(samples["with audit"])
+    without = statistics.median(samples["without"])
+    added = with_audit / without - 1
+    print(f"\n{args.tasks} tasks x 5 hosts, median of {args.runs} runs each, interleaved")
+    print(f"  without the callback  {without:8.2f} s")
+    print(f"  with the callback     {with_audit:8.2f} s  ({records} audit records written)")
+    verdict = "ok" if added < TARGET else "MISSED"
+    print(
+        f"  ratio {with_audit / without:.4f}: {added:+.2%} added, target < {TARGET:.0%}  {verdict}"
+    )
+    return 0 if added < TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
