@@ -93,7 +93,8 @@ class AuditSession:
         self.playbook = "playbook"
         self.deploys = DeployTracker(self.run_id, scrub=self.redactor.scrub)
         self.histogram = Histogram()
-        self.spans: list[dict] = []
+        self.spans: list[dict] = []  # kept only when traces will be exported
+        self.tracing = self.otel_enabled()
         self.records = 0
         self.ended = False
 
@@ -155,8 +156,9 @@ class AuditSession:
         duration = max(0.0, end - start)
         self.histogram.observe(duration)
         name = self.redactor.scrub(task, 300)
-        span = {"task": name, "action": action, "host": host, "status": status}
-        self.spans.append({**span, "start": start, "end": end})
+        if self.tracing:
+            span = {"task": name, "action": action, "host": host, "status": status}
+            self.spans.append({**span, "start": start, "end": end})
         if self.config.task_records:
             record = {
                 "type": "task",
@@ -390,7 +392,7 @@ class AuditSession:
         )
 
     def _trace(self, now: float, failed: bool) -> None:
-        if not self.otel_enabled():
+        if not self.tracing:
             return
         ns = 1_000_000_000
         run = {
