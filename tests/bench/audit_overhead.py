@@ -5,8 +5,10 @@ The playbook changes nothing on the hosts (ping, `true`, debug, set_fact). It
 runs with the callback (as ansible.cfg enables it) and without it
 (ANSIBLE_CALLBACKS_ENABLED naming only the other callback), interleaved
 A, B, A, B ... so drift on a shared machine hits both alike; the audit
-writes to a temporary directory. Prints both medians and the ratio; exits 1
-when the callback adds more than the target.
+writes to a temporary directory. Prints both medians and the ratio of wall
+time (the target), and of CPU time (user + system of ansible-playbook and its
+children: less moved by other load on the machine); exits 1 when the callback
+adds more wall time than the target.
 Run with `make bench` (the lab must be up). Usage: audit_overhead.py [--runs N] [--tasks N]
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,14 +50,20 @@ def playbook(tasks: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(path: Path, env: dict[str, str]) -> float:
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(path: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one ansible-playbook run."""
     cmd = ["ansible-playbook", "-i", "inventories/dev", str(path)]
-    start = time.monotonic()
+    cpu, start = cpu_of_children(), time.monotonic()
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.monotonic() - start
+    elapsed, cpu = time.monotonic() - start, cpu_of_children() - cpu
     if result.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> int:
@@ -69,19 +78,23 @@ def main() -> int:
         audited = {**base, "SLIPWAY_AUDIT_DIR": f"{tmp}/audit"}
         plain = {**base, "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
         timed(path, audited)  # warm up: SSH control masters, caches
-        samples: dict[str, list[float]] = {"with audit": [], "without": []}
+        samples: dict[str, list[tuple[float, float]]] = {"with audit": [], "without": []}
         for i in range(args.runs):
             samples["with audit"].append(timed(path, audited))
             samples["without"].append(timed(path, plain))
-            shown = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in samples.items())
+            shown = ", ".join(
+                f"{k} {v[-1][0]:.1f} s ({v[-1][1]:.1f} s CPU)" for k, v in samples.items()
+            )
             print(f"run {i + 1}/{args.runs}: {shown}", flush=True)
         records = len((Path(tmp) / "audit" / "audit.jsonl").read_bytes().splitlines())
-    with_audit = statistics.median(samples["with audit"])
-    without = statistics.median(samples["without"])
+    with_audit, without = (statistics.median(w for w, _ in samples[k]) for k in samples)
+    cpu_with, cpu_without = (statistics.median(c for _, c in samples[k]) for k in samples)
     added = with_audit / without - 1
     print(f"\n{args.tasks} tasks x 5 hosts, median of {args.runs} runs each, interleaved")
-    print(f"  without the callback  {without:8.2f} s")
-    print(f"  with the callback     {with_audit:8.2f} s  ({records} audit records written)")
+    print(f"  without the callback  {without:8.2f} s wall  {cpu_without:8.2f} s CPU")
+    print(f"  with the callback     {with_audit:8.2f} s wall  {cpu_with:8.2f} s CPU")
+    print(f"  ({records} audit records written in {args.runs + 1} audited runs)")
+    print(f"  CPU ratio {cpu_with / cpu_without:.4f}: {cpu_with / cpu_without - 1:+.2%}")
     verdict = "ok" if added < TARGET else "MISSED"
     print(
         f"  ratio {with_audit / without:.4f}: {added:+.2%} added, target < {TARGET:.0%}  {verdict}"
