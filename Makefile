@@ -23,7 +23,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site test test-fast lint unit app-test app-images molecule integration bench bench-roles lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site test test-fast lint unit app-test app-images molecule integration bench bench-roles bench-audit lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -99,10 +99,15 @@ test: stage-log-reset test-fast app-test molecule integration
 bench: lab app-images
 	@$(STAGE) bench-lab python tests/bench/lab_timings.py
 	@$(STAGE) bench-app python tests/bench/app_load.py
+	@$(STAGE) bench-audit python tests/bench/audit_overhead.py
 
 # Converge time of each role on a fresh molecule instance, median of 3.
 bench-roles: lab
 	@$(STAGE) bench-roles python tests/bench/role_converge.py
+
+# The audit callback's overhead alone, on a lab that is already up.
+bench-audit: venv
+	@$(STAGE) bench-audit python tests/bench/audit_overhead.py
 
 # ---- Maintenance ------------------------------------------------------------
 lock:

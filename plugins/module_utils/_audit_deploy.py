@@ -1,0 +1,121 @@
+# Copyright: Slipway maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""Turn the deploy playbook's `slipway_deploy` stats into deploy stage and outcome records.
+
+The contract (docs/audit.md): a task runs `ansible.builtin.set_stats` with
+data `slipway_deploy: {id, stage, status}` at each stage, and once
+`slipway_deploy: {id, outcome, ...}` at the end. A deploy that reported stages
+but no outcome gets one inferred when the run ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+STAGE_STATUSES = ("started", "ok", "failed", "skipped")
+OUTCOMES = ("success", "failed", "rolled_back", "refused")
+KINDS = ("deploy", "rollback")
+# Descriptive fields taken as given (as short strings); anything else is dropped.
+FIELDS = ("release", "previous_release", "environment", "commit_time", "trigger", "reason")
+MAX_FIELD = 200
+
+
+class ContractError(ValueError):
+    """A slipway_deploy value that does not follow the contract."""
+
+
+@dataclass
+class Deploy:
+    id: str
+    kind: str = "deploy"
+    fields: dict = field(default_factory=dict)
+    started_at: str | None = None
+    failed_at: str | None = None
+    stages: list[str] = field(default_factory=list)
+    done: bool = False
+
+
+def _text(value: object, scrub) -> str:
+    return scrub(value, MAX_FIELD) if scrub else str(value)[:MAX_FIELD]
+
+
+class DeployTracker:
+    """Deploys seen in one run; observe() and finish() return records to write."""
+
+    def __init__(self, run_id: str, check_mode: bool = False, scrub=None):
+        self.run_id = run_id
+        self.check_mode = check_mode
+        self.scrub = scrub
+        self.deploys: dict[str, Deploy] = {}
+
+    def observe(self, data: object, ts: str, host: str | None = None) -> list[dict]:
+        if not isinstance(data, Mapping):
+            raise ContractError("slipway_deploy must be a mapping")
+        deploy_id = _text(data.get("id") or self.run_id, self.scrub)
+        deploy = self.deploys.get(deploy_id)
+        if deploy is None:
+            kind = str(data.get("kind") or "deploy")
+            if kind not in KINDS:
+                raise ContractError(f"slipway_deploy.kind must be one of {KINDS}, got {kind}")
+            deploy = self.deploys[deploy_id] = Deploy(deploy_id, kind, started_at=ts)
+        for name in FIELDS:
+            if data.get(name) not in (None, ""):
+                deploy.fields[name] = _text(data[name], self.scrub)
+        records = []
+        if data.get("stage"):
+            records.append(self._stage(deploy, data, ts, host))
+        if data.get("outcome"):
+            records.append(self.outcome(deploy, str(data["outcome"]), ts))
+        if not records:
+            raise ContractError("slipway_deploy needs a stage or an outcome")
+        return records
+
+    def _stage(self, deploy: Deploy, data: Mapping, ts: str, host: str | None) -> dict:
+        status = str(data.get("status") or "ok")
+        if status not in STAGE_STATUSES:
+            raise ContractError(f"slipway_deploy.status must be one of {STAGE_STATUSES}")
+        stage = _text(data["stage"], self.scrub)
+        if stage not in deploy.stages:
+            deploy.stages.append(stage)
+        if status == "failed" and deploy.failed_at is None:
+            deploy.failed_at = ts
+        record = {"type": "deploy_stage", "deploy": deploy.id, "stage": stage, "status": status}
+        if host:
+            record["host"] = host
+        return record
+
+    def outcome(self, deploy: Deploy, outcome: str, ts: str, inferred: bool = False) -> dict:
+        if outcome not in OUTCOMES:
+            raise ContractError(f"slipway_deploy.outcome must be one of {OUTCOMES}, got {outcome}")
+        if outcome in ("failed", "rolled_back") and deploy.failed_at is None:
+            deploy.failed_at = ts
+        deploy.done = True
+        summary = {
+            "id": deploy.id,
+            "kind": deploy.kind,
+            "outcome": outcome,
+            **deploy.fields,
+            "stages": list(deploy.stages),
+            "started_at": deploy.started_at,
+            "finished_at": ts,
+            "check_mode": self.check_mode,
+            "run": self.run_id,
+        }
+        if deploy.failed_at:
+            summary["failed_at"] = deploy.failed_at
+        if inferred:
+            summary["inferred"] = True
+        return {"type": "deploy_outcome", "deploy": summary}
+
+    def finish(self, ts: str, run_failed: bool) -> list[dict]:
+        """Outcomes for deploys that reported none: failed if the run failed, else success."""
+        records = []
+        for deploy in self.deploys.values():
+            if not deploy.done:
+                failed = run_failed or deploy.failed_at is not None
+                outcome = "failed" if failed else "success"
+                if failed and "reason" not in deploy.fields:
+                    deploy.fields["reason"] = "the run ended before the deploy reported an outcome"
+                records.append(self.outcome(deploy, outcome, ts, inferred=True))
+        return records

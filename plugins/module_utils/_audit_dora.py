@@ -1,0 +1,119 @@
+# Copyright: Slipway maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""Deploy counters and the four DORA figures, from the history of deploy outcomes.
+
+A deploy outcome is a dict as the audit callback writes it (docs/audit.md):
+environment, outcome (success | failed | rolled_back | refused), finished_at,
+and where known failed_at, commit_time and trigger. Check-mode deploys are not
+deploys and are left out. Definitions, per environment, over a window of days:
+
+- deploy frequency: successful deploys per day;
+- lead time: median of (finished_at - commit_time) over successful deploys
+  that name their commit time; absent when none does;
+- change failure rate: (failed + rolled_back) / (success + failed + rolled_back);
+  a refused deploy (stopped in preflight) changed nothing and is not counted;
+- time to restore: median, over failed and rolled-back deploys, of the time
+  from failure to service restored: for rolled_back, failed_at to finished_at
+  (the rollback restored it); for failed, finished_at to the next success
+  (a deploy or a manual rollback).
+
+A deploy of kind `rollback` (rollback.yml) counts as a rollback, by trigger
+(`manual` unless named), and not as a deploy.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+OUTCOMES = ("success", "failed", "rolled_back", "refused")
+FAILURES = ("failed", "rolled_back")
+DAY = 86400.0
+
+
+def parse_time(value: object) -> float | None:
+    """Seconds since the epoch from an ISO 8601 string (a trailing Z is UTC), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@dataclass
+class EnvironmentFigures:
+    outcomes: Counter = field(default_factory=Counter)
+    rollbacks: Counter = field(default_factory=Counter)
+    last_success: float | None = None
+    deploys_per_day: float = 0.0
+    lead_time: float | None = None
+    change_failure_rate: float | None = None
+    time_to_restore: float | None = None
+
+
+def figures(
+    deploys: list[dict], now: float, window_days: int = 30
+) -> dict[str, EnvironmentFigures]:
+    """Counters over all history and DORA figures over the window, per environment."""
+    by_env: dict[str, list[tuple[float, dict]]] = defaultdict(list)
+    for deploy in deploys:
+        finished = parse_time(deploy.get("finished_at"))
+        if finished is None or deploy.get("check_mode") or deploy.get("outcome") not in OUTCOMES:
+            continue
+        by_env[str(deploy.get("environment") or "unknown")].append((finished, deploy))
+    since = now - window_days * DAY
+    result = {}
+    for env, history in by_env.items():
+        history.sort(key=lambda item: item[0])
+        fig = EnvironmentFigures()
+        for finished, deploy in history:
+            if _is_rollback(deploy):
+                if deploy["outcome"] == "success":
+                    fig.rollbacks[str(deploy.get("trigger") or "manual")] += 1
+                continue
+            fig.outcomes[deploy["outcome"]] += 1
+            if deploy["outcome"] == "rolled_back":
+                fig.rollbacks[str(deploy.get("trigger") or "unknown")] += 1
+            if deploy["outcome"] == "success":
+                fig.last_success = finished
+        _window_figures(fig, history, since, window_days)
+        result[env] = fig
+    return result
+
+
+def _is_rollback(deploy: dict) -> bool:
+    return deploy.get("kind") == "rollback"
+
+
+def _window_figures(fig, history, since, window_days) -> None:
+    recent = [(t, d) for t, d in history if t >= since and not _is_rollback(d)]
+    successes = [(finished, d) for finished, d in recent if d["outcome"] == "success"]
+    failures = [(finished, d) for finished, d in recent if d["outcome"] in FAILURES]
+    fig.deploys_per_day = len(successes) / window_days
+    if successes or failures:
+        fig.change_failure_rate = len(failures) / (len(successes) + len(failures))
+    lead_times = [
+        finished - commit
+        for finished, d in successes
+        if (commit := parse_time(d.get("commit_time"))) is not None and commit <= finished
+    ]
+    if lead_times:
+        fig.lead_time = statistics.median(lead_times)
+    restores = []
+    for finished, d in failures:
+        if d["outcome"] == "rolled_back":
+            failed_at = parse_time(d.get("failed_at"))
+            if failed_at is not None and failed_at <= finished:
+                restores.append(finished - failed_at)
+            continue
+        later = [t for t, s in history if t > finished and s["outcome"] == "success"]
+        if later:
+            restores.append(later[0] - finished)
+    if restores:
+        fig.time_to_restore = statistics.median(restores)
