@@ -96,10 +96,12 @@ test: stage-log-reset test-fast app-test molecule integration
 	@awk -F'\t' '{ printf "  %-16s %8s s  %s\n", $$1, $$2, $$3 }' $(SLIPWAY_STAGE_LOG)
 	@python scripts/junit_summary.py .cache/junit-unit.xml .cache/junit-app.xml .cache/junit-integration.xml
 
+# lab_timings runs last: it takes the lab down and up again, images and
+# registry included, which the other two need.
 bench: lab app-images
-	@$(STAGE) bench-lab python tests/bench/lab_timings.py
 	@$(STAGE) bench-app python tests/bench/app_load.py
 	@$(STAGE) bench-audit python tests/bench/audit_overhead.py
+	@$(STAGE) bench-lab python tests/bench/lab_timings.py
 
 # Converge time of each role on a fresh molecule instance, median of 3.
 bench-roles: lab
