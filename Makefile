@@ -112,17 +112,20 @@ bench-audit: venv
 	@$(STAGE) bench-audit python tests/bench/audit_overhead.py
 
 # ---- Maintenance ------------------------------------------------------------
-lock:
+# $(call freeze,INPUT,LOCK,TARGET): install INPUT in a throw-away venv and
+# write the full pip freeze to LOCK.
+define freeze
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q -r requirements.in
-	{ echo "# Full lock of requirements.in for Python 3.11. Regenerate with: make lock"; .lock-venv/bin/pip freeze; } > requirements.txt
+	.lock-venv/bin/pip install -q -r $(1)
+	{ echo "# Full lock of requirements.in for Python 3.11. Regenerate with: make $(3)"; .lock-venv/bin/pip freeze; } > $(2)
 	rm -rf .lock-venv
+endef
+
+lock:
+	$(call freeze,requirements.in,requirements.txt,lock)
 
 app-lock:
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q -r app/requirements.in
-	{ echo "# Full lock of requirements.in for Python 3.11. Regenerate with: make app-lock"; .lock-venv/bin/pip freeze; } > app/requirements.txt
-	rm -rf .lock-venv
+	$(call freeze,app/requirements.in,app/requirements.txt,app-lock)
 
 clean:
 	rm -rf $(VENV) .cache .build .pytest_cache .ruff_cache

@@ -119,13 +119,15 @@ class Settings:
     ) -> Settings:
         env = dict(_baked_env() if baked is None else baked)
         env.update(os.environ if environ is None else environ)
-        level = env.get("PLATFORM_LOG_LEVEL", "INFO").upper()
+        level = (env.get("PLATFORM_LOG_LEVEL") or cls.log_level).upper()
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError(
                 f"PLATFORM_LOG_LEVEL={level!r} is not a level; use DEBUG, INFO, WARNING or ERROR"
             )
-        heartbeat = _int(env, "PLATFORM_HEARTBEAT_SECONDS", 2, 1, 60)
-        dead_after = _int(env, "PLATFORM_WORKER_DEAD_AFTER_SECONDS", 10, 2, 600)
+        heartbeat = _int(env, "PLATFORM_HEARTBEAT_SECONDS", cls.heartbeat_seconds, 1, 60)
+        dead_after = _int(
+            env, "PLATFORM_WORKER_DEAD_AFTER_SECONDS", cls.worker_dead_after_seconds, 2, 600
+        )
         if dead_after <= heartbeat:
             raise SettingsError(
                 "PLATFORM_WORKER_DEAD_AFTER_SECONDS must be greater than "
@@ -134,21 +136,29 @@ class Settings:
         return cls(
             database_url=_database_url(env),
             redis_url=_redis_url(env),
-            release=env.get("PLATFORM_RELEASE") or "dev",
-            git_sha=env.get("PLATFORM_GIT_SHA") or "unknown",
-            build_time=env.get("PLATFORM_BUILD_TIME") or "unknown",
+            release=env.get("PLATFORM_RELEASE") or cls.release,
+            git_sha=env.get("PLATFORM_GIT_SHA") or cls.git_sha,
+            build_time=env.get("PLATFORM_BUILD_TIME") or cls.build_time,
             api_key_sha256=_key_hashes(env),
-            rate_limit_per_minute=_int(env, "PLATFORM_RATE_LIMIT_PER_MINUTE", 1200, 0, 10_000_000),
-            max_body_bytes=_int(env, "PLATFORM_MAX_BODY_BYTES", 65536, 1024, 64 * 1024 * 1024),
-            host=env.get("PLATFORM_HOST") or ALL_INTERFACES,
-            port=_int(env, "PLATFORM_PORT", 8000, 1, 65535),
+            rate_limit_per_minute=_int(
+                env, "PLATFORM_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, 0, 10_000_000
+            ),
+            max_body_bytes=_int(env, "PLATFORM_MAX_BODY_BYTES", cls.max_body_bytes, 1024, 64 << 20),
+            host=env.get("PLATFORM_HOST") or cls.host,
+            port=_int(env, "PLATFORM_PORT", cls.port, 1, 65535),
             log_level=level,
-            worker_grace_seconds=_int(env, "PLATFORM_WORKER_GRACE_SECONDS", 20, 0, 3600),
-            worker_concurrency=_int(env, "PLATFORM_WORKER_CONCURRENCY", 4, 1, 64),
+            worker_grace_seconds=_int(
+                env, "PLATFORM_WORKER_GRACE_SECONDS", cls.worker_grace_seconds, 0, 3600
+            ),
+            worker_concurrency=_int(
+                env, "PLATFORM_WORKER_CONCURRENCY", cls.worker_concurrency, 1, 64
+            ),
             heartbeat_seconds=heartbeat,
             worker_dead_after_seconds=dead_after,
-            task_max_attempts=_int(env, "PLATFORM_TASK_MAX_ATTEMPTS", 5, 1, 100),
+            task_max_attempts=_int(
+                env, "PLATFORM_TASK_MAX_ATTEMPTS", cls.task_max_attempts, 1, 100
+            ),
             anthropic_api_key=env.get("ANTHROPIC_API_KEY", ""),
-            llm_model=env.get("PLATFORM_LLM_MODEL") or "claude-sonnet-4-5",
+            llm_model=env.get("PLATFORM_LLM_MODEL") or cls.llm_model,
             faults=Faults.from_env(env),
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 
 from .servers import APP_DIR, Postgres, Redis, free_port, wait_for_port
 
@@ -125,23 +126,37 @@ class Platform:
             proc.stop()
 
 
-@pytest.fixture(scope="session")
-def pg():
-    server = Postgres()
-    server.sql("CREATE DATABASE platform_template")
-    migrate = subprocess.run(
-        [sys.executable, "-m", "agent_platform", "migrate"],
-        env={
-            **os.environ,
-            "DATABASE_URL": server.url("platform_template"),
-            "REDIS_URL": "redis://unused:6379/0",
-        },
+def migrate(url: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m agent_platform migrate ARGS` against the database at url."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent_platform", "migrate", *args],
+        env={"DATABASE_URL": url, "REDIS_URL": "redis://unused:6379/0", "PATH": "/usr/bin:/bin"},
         cwd=APP_DIR,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+
+
+def engine_for(url: str) -> sqlalchemy.Engine:
+    return sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+
+
+def query(url: str, statement: str, **params: object) -> list[tuple]:
+    """The rows of one SQL statement, on a connection of its own."""
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(sqlalchemy.text(statement), params)]
+    engine.dispose()
+    return rows
+
+
+@pytest.fixture(scope="session")
+def pg():
+    server = Postgres()
+    server.sql("CREATE DATABASE platform_template")
+    done = migrate(server.url("platform_template"))
+    assert done.returncode == 0, done.stdout + done.stderr
     yield server
     server.stop()
 

@@ -14,14 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.conftest import free_port
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 30, proc: subprocess.Popen | None = None) -> None:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from .conftest import API_KEY, AUTH, make_agent, metric, submit, wait_task
+from .conftest import API_KEY, AUTH, make_agent, metric, query, submit, wait_task
 
 
 @pytest.fixture
@@ -15,15 +15,7 @@ def api(platform):
 
 
 def count_rows(platform, table: str) -> int:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(
-        platform.database_url.replace("postgresql://", "postgresql+psycopg://")
-    )
-    with engine.connect() as conn:
-        n = conn.execute(sqlalchemy.text(f"SELECT count(*) FROM {table}")).scalar()  # noqa: S608 - fixed names
-    engine.dispose()
-    return n
+    return query(platform.database_url, f"SELECT count(*) FROM {table}")[0][0]  # noqa: S608 - fixed names
 
 
 def test_agent_registry_create_list_get_delete(api, client):

@@ -12,24 +12,10 @@ import uuid
 import pytest
 import sqlalchemy
 
+from .conftest import engine_for, migrate, query
 from .servers import APP_DIR
 
 REVISIONS = ["0001", "0002"]
-
-
-def migrate(url: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "agent_platform", "migrate", *args],
-        env={"DATABASE_URL": url, "REDIS_URL": "redis://unused:6379/0", "PATH": "/usr/bin:/bin"},
-        cwd=APP_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def engine_for(url: str) -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
 
 
 def shape(url: str) -> dict[str, set[str]]:
@@ -41,11 +27,7 @@ def shape(url: str) -> dict[str, set[str]]:
 
 
 def history(url: str) -> set[str]:
-    engine = engine_for(url)
-    with engine.connect() as conn:
-        rows = set(conn.execute(sqlalchemy.text("SELECT revision FROM schema_history")).scalars())
-    engine.dispose()
-    return rows
+    return {row[0] for row in query(url, "SELECT revision FROM schema_history")}
 
 
 def test_the_revisions_known_to_this_test_are_the_release_s():

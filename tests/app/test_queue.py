@@ -5,24 +5,15 @@ from __future__ import annotations
 import signal
 import time
 
-import sqlalchemy
-
-from .conftest import AUTH, make_agent, metric, submit, wait_task
+from .conftest import AUTH, make_agent, metric, query, submit, wait_task
 
 
 def events(platform, task_id: str) -> list[tuple[str, str]]:
-    engine = sqlalchemy.create_engine(
-        platform.database_url.replace("postgresql://", "postgresql+psycopg://")
+    return query(
+        platform.database_url,
+        "SELECT event, worker_id FROM task_events WHERE task_id = :t ORDER BY id",
+        t=task_id,
     )
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sqlalchemy.text(
-                "SELECT event, worker_id FROM task_events WHERE task_id = :t ORDER BY id"
-            ),
-            {"t": task_id},
-        ).all()
-    engine.dispose()
-    return [tuple(r) for r in rows]
 
 
 def wait_until(predicate, seconds: float = 15, what: str = "condition"):
