@@ -19,6 +19,13 @@ def test_proxy_setting_is_written_root_owned(host):
     assert 'Acquire::http::Proxy::mirror.internal.example "DIRECT";' in conf.content_string
 
 
+def test_apt_gives_up_on_a_stalled_fetch_and_retries(host):
+    # What apt itself reads, not just what the file says.
+    conf = host.check_output("apt-config dump Acquire")
+    assert 'Acquire::http::Timeout "60";' in conf
+    assert 'Acquire::Retries "3";' in conf
+
+
 def test_apt_sends_requests_through_the_proxy(host):
     # Through a proxy apt asks for absolute URIs; directly, for bare paths.
     out = host.check_output("apt-get -o Debug::Acquire::http=true update 2>&1")
