@@ -4,7 +4,7 @@
 #   make test       everything CI runs (lint, unit, molecule, lab integration)
 #   make test-fast  lint + unit tests (a minute or two)
 #   make app-test   the reference platform's tests (real PostgreSQL and Redis)
-#   make app-images build the platform's images and push them to the lab registry
+#   make app-images build the platform's images (and the PostgreSQL and Redis stand-ins) into the lab registry
 #   make lab-down   remove everything the lab made
 
 SHELL := /bin/bash
@@ -58,7 +58,7 @@ lint: venv
 	@$(STAGE) yamllint yamllint --strict .
 	@$(STAGE) ruff ruff check .
 	@$(STAGE) ruff-format ruff format --check .
-	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app
+	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app roles
 	@$(STAGE) argument-specs python scripts/check_argument_specs.py
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
 	@$(STAGE) ansible-lint ansible-lint --profile production
@@ -77,10 +77,11 @@ app-test: venv
 # Every release of the platform's image (good and bad), pushed to the lab registry.
 app-images: lab
 	@$(STAGE) app-images python scripts/build-app-images
+	@$(STAGE) service-images python scripts/build-service-images
 
 # Molecule logs a CRITICAL "molecule/default/molecule.yml glob failed" when, as
 # here, there is no scenario named default; it is harmless and is filtered out.
-molecule: lab
+molecule: lab app-images
 	@$(STAGE) molecule bash -o pipefail -c \
 		"molecule test --all 2>&1 | { grep -v \"default/molecule.yml' glob failed\" || true; }"
 
@@ -104,7 +105,7 @@ bench: lab app-images
 	@$(STAGE) bench-lab python tests/bench/lab_timings.py
 
 # Converge time of each role on a fresh molecule instance, median of 3.
-bench-roles: lab
+bench-roles: lab app-images
 	@$(STAGE) bench-roles python tests/bench/role_converge.py
 
 # The audit callback's overhead alone, on a lab that is already up.

@@ -113,10 +113,9 @@ def run_healthcheck() -> int:
     with open("/proc/1/cmdline", "rb") as f:
         is_worker = b"worker" in f.read()
     if is_worker:
-        from .worker import ALIVE_FILE
+        from .alive import fresh
 
-        fresh = ALIVE_FILE.exists() and time.time() - ALIVE_FILE.stat().st_mtime < 30
-        return 0 if fresh else 1
+        return 0 if fresh() else 1
     import urllib.request
 
     port = os.environ.get("PLATFORM_PORT", "8000")

@@ -16,20 +16,17 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
 
 from sqlalchemy import func, update
 
 from . import agents, taskqueue
+from .alive import ALIVE_FILE
 from .db import make_engine, make_sessions
 from .logs import event
 from .models import TASK_DONE, TASK_OPEN, Agent, Task, TaskEvent
 from .settings import Settings
 
 log = logging.getLogger("agent_platform.worker")
-# Touched at every heartbeat for the container's HEALTHCHECK: a marker, no data.
-_ALIVE_DEFAULT = "/tmp/agent-platform-worker.alive"  # noqa: S108  # nosec B108
-ALIVE_FILE = Path(os.environ.get("PLATFORM_WORKER_ALIVE_FILE", _ALIVE_DEFAULT))
 
 
 class Worker:

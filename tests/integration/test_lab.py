@@ -48,16 +48,16 @@ def test_hosts_reach_each_other_by_inventory_name(lb1, lab_hosts):
 
 
 def test_every_published_port_listens_on_loopback_only():
-    # Containers run from images built on the lab's base image inherit its
-    # label (the agent platform's, in tests): the lab's own are a subset.
+    # The containers the lab started (others, made from its images, inherit
+    # slipway.lab but not slipway.lab.container).
     names = run(
-        ["docker", "ps", "--format", "{{.Names}}", "--filter", "label=slipway.lab"]
+        ["docker", "ps", "--format", "{{.Names}}", "--filter", "label=slipway.lab.container"]
     ).stdout.split()
     lab_own = {f"slipway-lab-{h}" for h in PLATFORM_HOSTS} | {
         "slipway-lab-aptcache",
         "slipway-lab-registry",
     }
-    assert lab_own <= set(names)
+    assert lab_own == set(names)
     inspect = json.loads(run(["docker", "inspect", *names]).stdout)
     bindings = [
         b

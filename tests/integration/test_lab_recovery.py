@@ -33,7 +33,9 @@ def labelled(kind: str) -> list[str]:
         "volume": ["docker", "volume", "ls", "-q"],
         "network": ["docker", "network", "ls", "-q"],
     }[kind]
-    return run([*cmd, "--filter", "label=slipway.lab=slipway-lab"]).stdout.split()
+    # Containers the lab started; others made from its images inherit slipway.lab.
+    label = "slipway.lab.container" if kind == "container" else "slipway.lab"
+    return run([*cmd, "--filter", f"label={label}=slipway-lab"]).stdout.split()
 
 
 def test_lab_up_replaces_removed_and_restarts_stopped_containers():

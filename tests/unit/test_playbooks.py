@@ -38,8 +38,13 @@ def test_inventory_defines_the_platform_groups(inventory):
     result = run(["ansible-inventory", "-i", f"inventories/{inventory}", "--list"])
     assert result.returncode == 0, result.stdout
     groups = json.loads(result.stdout[result.stdout.index("{") :])
-    for group in ("lb", "app", "db", "monitoring"):
+    platform = ("lb", "app", "db", "monitoring")
+    for group in platform:
         assert groups[group]["hosts"], f"{inventory} has no {group} host"
+    # Every host is in a platform group: a stray file in the inventory
+    # directory (parsed as an inventory source) would add hosts of its own.
+    hosts = set(groups["_meta"]["hostvars"]) | set(groups.get("ungrouped", {}).get("hosts", []))
+    assert hosts == {h for group in platform for h in groups[group]["hosts"]}
 
 
 def test_deploy_without_a_release_names_the_variable():
@@ -151,6 +156,48 @@ BAD_INPUT = {
         ),
         ({"docker_engine_insecure_registries": ["bad host!"]}, "not: bad host!."),
     ],
+    "app_stack": [
+        (
+            {"app_stack_database_password": ""},
+            "A required secret is missing: app_stack_database_password.",
+        ),
+        ({"app_stack_api_keys": []}, "missing: app_stack_api_keys (at least one key)."),
+        (
+            {"app_stack_mode": "single", "app_stack_redis_password": ""},
+            "missing: app_stack_redis_password (single mode).",
+        ),
+        (
+            {"app_stack_database_host": ""},
+            "app_stack_mode is fleet, so app_stack_database_host ('')",
+        ),
+        ({"app_stack_release": ""}, "app_stack_release is empty and localhost runs no release yet"),
+        ({"app_stack_release": "1.0 beta"}, "app_stack_release 1.0 beta is neither a tag"),
+        ({"app_stack_release": "sha256:abc"}, "app_stack_release sha256:abc is neither a tag"),
+        (
+            {"app_stack_image": "registry:5000/slipway/platform:1.1.0"},
+            "must be a repository without tag",
+        ),
+        ({"app_stack_environment": "qa"}, "app_stack_environment 'qa' must be one of"),
+        ({"app_stack_worker_replicas": 0}, "app_stack_worker_replicas at least 1"),
+        (
+            {"app_stack_mode": "swarm"},
+            "value of app_stack_mode must be one of: fleet, single, got: swarm",
+        ),
+        (
+            {"app_stack_image_source": "archive"},
+            "app_stack_image_source=archive needs app_stack_image_archive",
+        ),
+    ],
+}
+# A valid app_stack setting that each case above spoils in one place.
+APP_STACK = {
+    "app_stack_image": "registry.example:5000/slipway/agent-platform",
+    "app_stack_release": "1.1.0",
+    "app_stack_database_host": "10.0.0.5",
+    "app_stack_redis_host": "10.0.0.5",
+    "app_stack_database_password": "not-a-secret",
+    "app_stack_redis_password": "not-a-secret",
+    "app_stack_api_keys": ["not-a-key"],
 }
 CASES = [
     pytest.param(role, i, role_vars, expected, id=f"{role}-{i}")
@@ -173,7 +220,7 @@ def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
     """{case id: {task, msg}} from one run over every case (the json callback's output)."""
     plays = []
     for role, cases in BAD_INPUT.items():
-        base = ADMIN_NETWORKS if role == "host_prep" else {}
+        base = {"host_prep": ADMIN_NETWORKS, "app_stack": APP_STACK}.get(role, {})
         for i, (role_vars, _) in enumerate(cases):
             include = {"ansible.builtin.include_role": {"name": f"slipway.ops.{role}"}}
             plays.append(
