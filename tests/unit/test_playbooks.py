@@ -170,7 +170,7 @@ BAD_INPUT = {
             {"app_stack_database_host": ""},
             "app_stack_mode is fleet, so app_stack_database_host ('')",
         ),
-        ({"app_stack_release": ""}, "app_stack_release is empty and localhost runs no release yet"),
+        ({"app_stack_release": ""}, "app_stack_release is empty and localhost runs no release yet, nor does any other host"),
         ({"app_stack_release": "1.0 beta"}, "app_stack_release 1.0 beta is neither a tag"),
         ({"app_stack_release": "sha256:abc"}, "app_stack_release sha256:abc is neither a tag"),
         (
@@ -193,6 +193,8 @@ BAD_INPUT = {
 APP_STACK = {
     "app_stack_image": "registry.example:5000/slipway/agent-platform",
     "app_stack_release": "1.1.0",
+    # The dev inventory (the default, whose group_vars/all localhost gets) sets one.
+    "app_stack_initial_release": "",
     "app_stack_database_host": "10.0.0.5",
     "app_stack_redis_host": "10.0.0.5",
     "app_stack_database_password": "not-a-secret",
