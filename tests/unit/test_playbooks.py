@@ -170,7 +170,7 @@ BAD_INPUT = {
             {"app_stack_database_host": ""},
             "app_stack_mode is fleet, so app_stack_database_host ('')",
         ),
-        ({"app_stack_release": ""}, "app_stack_release is empty and localhost runs no release yet, nor does any other host"),
+        ({"app_stack_release": ""}, "localhost runs no release yet, nor does any other host"),
         ({"app_stack_release": "1.0 beta"}, "app_stack_release 1.0 beta is neither a tag"),
         ({"app_stack_release": "sha256:abc"}, "app_stack_release sha256:abc is neither a tag"),
         (
