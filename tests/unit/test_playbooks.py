@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from tests.certs import self_signed
 from tests.conftest import ROOT, ansible_env, run
 
 PLAYBOOKS = ["site.yml", "deploy.yml", *sorted(p.name for p in (ROOT / "playbooks").glob("*.yml"))]
@@ -98,6 +99,16 @@ def test_apt_proxy_refuses_bad_input_before_any_change(extra, expected):
 # localhost and rescues its failure, printing the failed task and message.
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKJ0b2dy1Lp4CbR5Dw2DdMt1XC7u4u2yN4m4V1cY0qL3 ops@example"
 ADMIN_NETWORKS = {"host_prep_admin_networks": ["10.0.0.0/8"]}
+BACKENDS = {"nginx_tls_upstreams": [{"name": "app1", "address": "10.0.0.21"}]}
+# What each role's cases start from (the minimum its preflight accepts).
+BASE_VARS = {"host_prep": ADMIN_NETWORKS, "nginx_tls": BACKENDS}
+CERT, KEY, _ = self_signed()
+EXPIRED_CERT, EXPIRED_KEY, _ = self_signed(days=-3)
+
+
+def provided(cert, key):
+    mode = {"nginx_tls_mode": "provided"}
+    return mode | {"nginx_tls_certificate": cert, "nginx_tls_private_key": key}
 
 
 def allow(port, source):
@@ -151,6 +162,28 @@ BAD_INPUT = {
         ),
         ({"docker_engine_insecure_registries": ["bad host!"]}, "not: bad host!."),
     ],
+    "nginx_tls": [
+        ({"nginx_tls_upstreams": []}, "nginx_tls_upstreams is empty: Nginx would have no backend"),
+        (
+            {"nginx_tls_upstreams": [{"name": "a", "address": "10.0.0.1"}] * 2},
+            "names a backend more than once (a, a)",
+        ),
+        (
+            {"nginx_tls_upstreams": [{"name": "app1", "address": "10.0.0.21:8000"}]},
+            "needs an address (a host name or IP, without a port; got '10.0.0.21:8000')",
+        ),
+        (provided(CERT, self_signed()[1]), "does not match nginx_tls_private_key"),
+        (provided(EXPIRED_CERT, EXPIRED_KEY), "(nginx-tls-lb) expired on"),
+        (provided("not a certificate", KEY), "nginx_tls_certificate is not a PEM certificate"),
+        (provided("", ""), "put the certificate chain (PEM) and its key in the inventory's"),
+        ({"nginx_tls_mode": "acme"}, "nginx_tls_acme_email must be the account's e-mail"),
+        (
+            {"nginx_tls_mode": "acme", "nginx_tls_acme_email": "ops@example.com"},
+            "(not: localhost)",
+        ),
+        ({"nginx_tls_status_port": 443}, "other than 80 and 443 (got 443)"),
+        ({"nginx_tls_rate_limits": [{"zone": "nope"}]}, "(unknown: nope)"),
+    ],
 }
 CASES = [
     pytest.param(role, i, role_vars, expected, id=f"{role}-{i}")
@@ -173,7 +206,7 @@ def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
     """{case id: {task, msg}} from one run over every case (the json callback's output)."""
     plays = []
     for role, cases in BAD_INPUT.items():
-        base = ADMIN_NETWORKS if role == "host_prep" else {}
+        base = BASE_VARS.get(role, {})
         for i, (role_vars, _) in enumerate(cases):
             include = {"ansible.builtin.include_role": {"name": f"slipway.ops.{role}"}}
             plays.append(
