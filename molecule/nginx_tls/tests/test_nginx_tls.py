@@ -142,6 +142,14 @@ def test_status_page_answers_localhost_only(lb, app1):
     assert other == "403"
 
 
+def test_check_mode_on_a_converged_host_changes_nothing(lb):
+    before = master_and_config(lb)
+    result = playbook("converge.yml", "--check", "--diff")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"nginx-tls-lb\s+: ok=\d+\s+changed=0\s", result.stdout), result.stdout[-2000:]
+    assert master_and_config(lb) == before
+
+
 # ---- Drain and undrain under load ---------------------------------------------
 @pytest.fixture(scope="module")
 def drain_run(lb, app1, app2):
