@@ -241,3 +241,64 @@ def test_roles_refuse_bad_input_in_preflight(bad_input_failures, role, index, ro
     assert expected in message, message
     # Argument-spec validation or a preflight check: nothing after them ran.
     assert task.startswith(("Check", "Fail", "Validating arguments")), task
+
+
+# drain.yml refuses, before any change, what would break the site or name
+# nothing it knows; one play per case against a state directory made here.
+DRAIN_CASES = {
+    "unnamed": ({"nginx_tls_drain_host": ""}, "nginx_tls_drain_host is empty: name the backend"),
+    "unconverged": ({"nginx_tls_drain_host": "app1"}, "run the role on it first (site.yml)"),
+    "unknown": (
+        {"nginx_tls_drain_host": "app9"},
+        "app9 is not a backend of this load balancer (its backends: app1, app2)",
+    ),
+    "last": (
+        {"nginx_tls_drain_host": "app1"},
+        "Draining app1 would leave no backend in rotation (drained already: app2)",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def drain_failures(tmp_path_factory) -> dict[str, dict]:
+    state = tmp_path_factory.mktemp("nginx_tls_state")
+    backends = [{"name": "app1", "address": "10.0.0.21"}, {"name": "app2", "address": "10.0.0.22"}]
+    (state / "backends.json").write_text(json.dumps({"backends": backends, "default_port": 8000}))
+    (state / "drained.json").write_text(json.dumps(["app2"]))
+    plays = []
+    for case, (role_vars, _) in DRAIN_CASES.items():
+        state_dir = str(state.parent / "none") if case == "unconverged" else str(state)
+        include = {
+            "ansible.builtin.include_role": {"name": "slipway.ops.nginx_tls", "tasks_from": "drain"}
+        }
+        plays.append(
+            {
+                "name": case,
+                "hosts": "localhost",
+                "gather_facts": False,
+                "vars": {**role_vars, "nginx_tls_state_dir": state_dir},
+                "tasks": [
+                    {"block": [include], "rescue": [{"ansible.builtin.debug": {"msg": REPORT}}]}
+                ],
+            }
+        )
+    path = tmp_path_factory.mktemp("drain") / "drain.yml"
+    path.write_text(json.dumps(plays))
+    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    result = run(["ansible-playbook", str(path)], env=env)
+    assert result.returncode == 0, result.stdout
+    report, _ = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{") :])
+    assert report["stats"]["localhost"]["changed"] == 0
+    assert json.loads((state / "drained.json").read_text()) == ["app2"]
+    return {
+        play["play"]["name"]: play["tasks"][-1]["hosts"]["localhost"]["msg"]
+        for play in report["plays"]
+    }
+
+
+@pytest.mark.parametrize("case", sorted(DRAIN_CASES))
+def test_drain_refuses_before_any_change(drain_failures, case):
+    failure = drain_failures[case]
+    message = " ".join(failure["msg"].split())
+    assert DRAIN_CASES[case][1] in message, message
+    assert failure["task"].startswith("Check"), failure["task"]
