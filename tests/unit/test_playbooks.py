@@ -201,27 +201,27 @@ REPORT = {
 }
 
 
-@pytest.fixture(scope="module")
-def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
-    """{case id: {task, msg}} from one run over every case (the json callback's output)."""
-    plays = []
-    for role, cases in BAD_INPUT.items():
-        base = BASE_VARS.get(role, {})
-        for i, (role_vars, _) in enumerate(cases):
-            include = {"ansible.builtin.include_role": {"name": f"slipway.ops.{role}"}}
-            plays.append(
+def rescued_failures(workdir, plays: dict[str, tuple[dict, dict]]) -> dict[str, dict]:
+    """Run {name: (include_role arguments, vars)}, one play each against localhost in
+    a single ansible-playbook run, and return {name: {task, msg}} of each failure
+    (the json callback's output). Nothing may have changed."""
+    playbook = [
+        {
+            "name": name,
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": play_vars,
+            "tasks": [
                 {
-                    "name": f"{role}-{i}",
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "vars": {**base, **role_vars},
-                    "tasks": [
-                        {"block": [include], "rescue": [{"ansible.builtin.debug": {"msg": REPORT}}]}
-                    ],
+                    "block": [{"ansible.builtin.include_role": include}],
+                    "rescue": [{"ansible.builtin.debug": {"msg": REPORT}}],
                 }
-            )
-    path = tmp_path_factory.mktemp("bad-input") / "bad_input.yml"
-    path.write_text(json.dumps(plays))
+            ],
+        }
+        for name, (include, play_vars) in plays.items()
+    ]
+    path = workdir / "plays.yml"
+    path.write_text(json.dumps(playbook))
     env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     result = run(["ansible-playbook", str(path)], env=env)
     assert result.returncode == 0, result.stdout
@@ -232,6 +232,17 @@ def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
         play["play"]["name"]: play["tasks"][-1]["hosts"]["localhost"]["msg"]
         for play in report["plays"]
     }
+
+
+@pytest.fixture(scope="module")
+def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
+    """{case id: {task, msg}} from one run over every case."""
+    plays = {
+        f"{role}-{i}": ({"name": f"slipway.ops.{role}"}, {**BASE_VARS.get(role, {}), **role_vars})
+        for role, cases in BAD_INPUT.items()
+        for i, (role_vars, _) in enumerate(cases)
+    }
+    return rescued_failures(tmp_path_factory.mktemp("bad-input"), plays)
 
 
 @pytest.mark.parametrize(("role", "index", "role_vars", "expected"), CASES)
@@ -265,35 +276,22 @@ def drain_failures(tmp_path_factory) -> dict[str, dict]:
     backends = [{"name": "app1", "address": "10.0.0.21"}, {"name": "app2", "address": "10.0.0.22"}]
     (state / "backends.json").write_text(json.dumps({"backends": backends, "default_port": 8000}))
     (state / "drained.json").write_text(json.dumps(["app2"]))
-    plays = []
-    for case, (role_vars, _) in DRAIN_CASES.items():
-        state_dir = str(state.parent / "none") if case == "unconverged" else str(state)
-        include = {
-            "ansible.builtin.include_role": {"name": "slipway.ops.nginx_tls", "tasks_from": "drain"}
-        }
-        plays.append(
+    include = {"name": "slipway.ops.nginx_tls", "tasks_from": "drain"}
+    plays = {
+        case: (
+            include,
             {
-                "name": case,
-                "hosts": "localhost",
-                "gather_facts": False,
-                "vars": {**role_vars, "nginx_tls_state_dir": state_dir},
-                "tasks": [
-                    {"block": [include], "rescue": [{"ansible.builtin.debug": {"msg": REPORT}}]}
-                ],
-            }
+                **role_vars,
+                "nginx_tls_state_dir": str(
+                    state.parent / "none" if case == "unconverged" else state
+                ),
+            },
         )
-    path = tmp_path_factory.mktemp("drain") / "drain.yml"
-    path.write_text(json.dumps(plays))
-    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    result = run(["ansible-playbook", str(path)], env=env)
-    assert result.returncode == 0, result.stdout
-    report, _ = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{") :])
-    assert report["stats"]["localhost"]["changed"] == 0
-    assert json.loads((state / "drained.json").read_text()) == ["app2"]
-    return {
-        play["play"]["name"]: play["tasks"][-1]["hosts"]["localhost"]["msg"]
-        for play in report["plays"]
+        for case, (role_vars, _) in DRAIN_CASES.items()
     }
+    failures = rescued_failures(tmp_path_factory.mktemp("drain"), plays)
+    assert json.loads((state / "drained.json").read_text()) == ["app2"]
+    return failures
 
 
 @pytest.mark.parametrize("case", sorted(DRAIN_CASES))
