@@ -6,7 +6,9 @@ prepare), then `molecule converge` timed, then a second converge timed, which
 must report changed=0. Prints the medians and the samples; exits 1 when a
 second converge changed something or a median misses its target.
 Run with `make bench-roles` (the lab network and image must exist: `make lab`).
-Usage: role_converge.py [--runs N] [SCENARIO ...]   (default: every scenario in TARGETS)
+With --warm, one fresh instance per scenario, one converge, then N converges
+of the warm host timed (what a re-run of site.yml costs).
+Usage: role_converge.py [--runs N] [--warm] [SCENARIO ...]   (default: every scenario in TARGETS)
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def changed(output: str) -> list[int]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warm", action="store_true", help="one fresh host, N warm converges")
     parser.add_argument("scenarios", nargs="*", default=list(TARGETS))
     args = parser.parse_args()
     failed = False
@@ -60,9 +63,10 @@ def main() -> int:
         first, second = [], []
         for i in range(args.runs):
             print(f"{scenario}: run {i + 1}/{args.runs}", flush=True)
-            for action in ("destroy", "create", "prepare"):
-                molecule(action, scenario)
-            elapsed, out = molecule("converge", scenario)
+            if not args.warm or i == 0:
+                for action in ("destroy", "create", "prepare"):
+                    molecule(action, scenario)
+                elapsed, out = molecule("converge", scenario)
             first.append(elapsed)
             elapsed, out = molecule("converge", scenario)
             second.append(elapsed)

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from tests.certs import self_signed
 from tests.conftest import ROOT, ansible_env, run
 
 PLAYBOOKS = ["site.yml", "deploy.yml", *sorted(p.name for p in (ROOT / "playbooks").glob("*.yml"))]
@@ -103,6 +104,15 @@ def test_apt_proxy_refuses_bad_input_before_any_change(extra, expected):
 # localhost and rescues its failure, printing the failed task and message.
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKJ0b2dy1Lp4CbR5Dw2DdMt1XC7u4u2yN4m4V1cY0qL3 ops@example"
 ADMIN_NETWORKS = {"host_prep_admin_networks": ["10.0.0.0/8"]}
+BACKENDS = {"nginx_tls_upstreams": [{"name": "app1", "address": "10.0.0.21"}]}
+# What each role's cases start from (the minimum its preflight accepts).
+CERT, KEY, _ = self_signed()
+EXPIRED_CERT, EXPIRED_KEY, _ = self_signed(days=-3)
+
+
+def provided(cert, key):
+    mode = {"nginx_tls_mode": "provided"}
+    return mode | {"nginx_tls_certificate": cert, "nginx_tls_private_key": key}
 
 
 def allow(port, source):
@@ -188,6 +198,28 @@ BAD_INPUT = {
             "app_stack_image_source=archive needs app_stack_image_archive",
         ),
     ],
+    "nginx_tls": [
+        ({"nginx_tls_upstreams": []}, "nginx_tls_upstreams is empty: Nginx would have no backend"),
+        (
+            {"nginx_tls_upstreams": [{"name": "a", "address": "10.0.0.1"}] * 2},
+            "names a backend more than once (a, a)",
+        ),
+        (
+            {"nginx_tls_upstreams": [{"name": "app1", "address": "10.0.0.21:8000"}]},
+            "needs an address (a host name or IP, without a port; got '10.0.0.21:8000')",
+        ),
+        (provided(CERT, self_signed()[1]), "does not match nginx_tls_private_key"),
+        (provided(EXPIRED_CERT, EXPIRED_KEY), "(nginx-tls-lb) expired on"),
+        (provided("not a certificate", KEY), "nginx_tls_certificate is not a PEM certificate"),
+        (provided("", ""), "put the certificate chain (PEM) and its key in the inventory's"),
+        ({"nginx_tls_mode": "acme"}, "nginx_tls_acme_email must be the account's e-mail"),
+        (
+            {"nginx_tls_mode": "acme", "nginx_tls_acme_email": "ops@example.com"},
+            "(not: localhost)",
+        ),
+        ({"nginx_tls_status_port": 443}, "other than 80 and 443 (got 443)"),
+        ({"nginx_tls_rate_limits": [{"zone": "nope"}]}, "(unknown: nope)"),
+    ],
 }
 # A valid app_stack setting that each case above spoils in one place.
 APP_STACK = {
@@ -201,6 +233,8 @@ APP_STACK = {
     "app_stack_redis_password": "not-a-secret",
     "app_stack_api_keys": ["not-a-key"],
 }
+# What each role's cases start from (each case spoils one thing).
+BASE_VARS = {"host_prep": ADMIN_NETWORKS, "nginx_tls": BACKENDS, "app_stack": APP_STACK}
 CASES = [
     pytest.param(role, i, role_vars, expected, id=f"{role}-{i}")
     for role, cases in BAD_INPUT.items()
@@ -217,27 +251,27 @@ REPORT = {
 }
 
 
-@pytest.fixture(scope="module")
-def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
-    """{case id: {task, msg}} from one run over every case (the json callback's output)."""
-    plays = []
-    for role, cases in BAD_INPUT.items():
-        base = {"host_prep": ADMIN_NETWORKS, "app_stack": APP_STACK}.get(role, {})
-        for i, (role_vars, _) in enumerate(cases):
-            include = {"ansible.builtin.include_role": {"name": f"slipway.ops.{role}"}}
-            plays.append(
+def rescued_failures(workdir, plays: dict[str, tuple[dict, dict]]) -> dict[str, dict]:
+    """Run {name: (include_role arguments, vars)}, one play each against localhost in
+    a single ansible-playbook run, and return {name: {task, msg}} of each failure
+    (the json callback's output). Nothing may have changed."""
+    playbook = [
+        {
+            "name": name,
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": play_vars,
+            "tasks": [
                 {
-                    "name": f"{role}-{i}",
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "vars": {**base, **role_vars},
-                    "tasks": [
-                        {"block": [include], "rescue": [{"ansible.builtin.debug": {"msg": REPORT}}]}
-                    ],
+                    "block": [{"ansible.builtin.include_role": include}],
+                    "rescue": [{"ansible.builtin.debug": {"msg": REPORT}}],
                 }
-            )
-    path = tmp_path_factory.mktemp("bad-input") / "bad_input.yml"
-    path.write_text(json.dumps(plays))
+            ],
+        }
+        for name, (include, play_vars) in plays.items()
+    ]
+    path = workdir / "plays.yml"
+    path.write_text(json.dumps(playbook))
     env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     result = run(["ansible-playbook", str(path)], env=env)
     assert result.returncode == 0, result.stdout
@@ -250,6 +284,17 @@ def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
     }
 
 
+@pytest.fixture(scope="module")
+def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
+    """{case id: {task, msg}} from one run over every case."""
+    plays = {
+        f"{role}-{i}": ({"name": f"slipway.ops.{role}"}, {**BASE_VARS.get(role, {}), **role_vars})
+        for role, cases in BAD_INPUT.items()
+        for i, (role_vars, _) in enumerate(cases)
+    }
+    return rescued_failures(tmp_path_factory.mktemp("bad-input"), plays)
+
+
 @pytest.mark.parametrize(("role", "index", "role_vars", "expected"), CASES)
 def test_roles_refuse_bad_input_in_preflight(bad_input_failures, role, index, role_vars, expected):
     failure = bad_input_failures[f"{role}-{index}"]
@@ -257,3 +302,51 @@ def test_roles_refuse_bad_input_in_preflight(bad_input_failures, role, index, ro
     assert expected in message, message
     # Argument-spec validation or a preflight check: nothing after them ran.
     assert task.startswith(("Check", "Fail", "Validating arguments")), task
+
+
+# drain.yml refuses, before any change, what would break the site or name
+# nothing it knows; one play per case against a state directory made here.
+DRAIN_CASES = {
+    "unnamed": ({"nginx_tls_drain_host": ""}, "nginx_tls_drain_host is empty: name the backend"),
+    "unconverged": ({"nginx_tls_drain_host": "app1"}, "run the role on it first (site.yml)"),
+    "unknown": (
+        {"nginx_tls_drain_host": "app9"},
+        "app9 is not a backend of this load balancer (its backends: app1, app2)",
+    ),
+    "last": (
+        {"nginx_tls_drain_host": "app1"},
+        "Draining app1 would leave no backend in rotation (drained already: app2)",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def drain_failures(tmp_path_factory) -> dict[str, dict]:
+    state = tmp_path_factory.mktemp("nginx_tls_state")
+    backends = [{"name": "app1", "address": "10.0.0.21"}, {"name": "app2", "address": "10.0.0.22"}]
+    (state / "backends.json").write_text(json.dumps({"backends": backends, "default_port": 8000}))
+    (state / "drained.json").write_text(json.dumps(["app2"]))
+    include = {"name": "slipway.ops.nginx_tls", "tasks_from": "drain"}
+    plays = {
+        case: (
+            include,
+            {
+                **role_vars,
+                "nginx_tls_state_dir": str(
+                    state.parent / "none" if case == "unconverged" else state
+                ),
+            },
+        )
+        for case, (role_vars, _) in DRAIN_CASES.items()
+    }
+    failures = rescued_failures(tmp_path_factory.mktemp("drain"), plays)
+    assert json.loads((state / "drained.json").read_text()) == ["app2"]
+    return failures
+
+
+@pytest.mark.parametrize("case", sorted(DRAIN_CASES))
+def test_drain_refuses_before_any_change(drain_failures, case):
+    failure = drain_failures[case]
+    message = " ".join(failure["msg"].split())
+    assert DRAIN_CASES[case][1] in message, message
+    assert failure["task"].startswith("Check"), failure["task"]
