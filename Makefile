@@ -58,7 +58,7 @@ lint: venv
 	@$(STAGE) yamllint yamllint --strict .
 	@$(STAGE) ruff ruff check .
 	@$(STAGE) ruff-format ruff format --check .
-	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app
+	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app roles
 	@$(STAGE) argument-specs python scripts/check_argument_specs.py
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
 	@$(STAGE) ansible-lint ansible-lint --profile production
