@@ -11,6 +11,7 @@ run by its systemd timers (or by hand, as root):
       point made now, with the tables' row counts and checksums taken at that
       very point on the source; with --target-time, to that time (smoke
       queries only). Writes metrics; exits 1 loudly on any failure.
+  slipway-pgbackrest check-target --target-time T   can a restore reach T? (reads only)
   slipway-pgbackrest info                           the repository's backups (JSON)
 
 Settings come from /etc/slipway/pgbackrest.json (written by the role). Metrics
@@ -829,6 +830,20 @@ def cmd_drill(cfg: dict, args) -> int:
     return 0 if result["ok"] else 1
 
 
+def cmd_check_target(cfg: dict, args) -> int:
+    """Refuse a restore target in the future or before the oldest backup; name the base backup."""
+    try:
+        target = parse_target_time(args.target_time)
+        base = check_target_in_range(target, backups_of(repository_info(cfg)))
+    except (ValueError, DrillError) as exc:
+        say(f"REFUSED: {exc}")
+        return 1
+    print(
+        json.dumps({"target": target.strftime("%Y-%m-%d %H:%M:%S.%f+00"), "backup": base["label"]})
+    )
+    return 0
+
+
 def cmd_info(cfg: dict, args) -> int:
     print(json.dumps(repository_info(cfg), indent=2))
     return 0
@@ -850,10 +865,22 @@ def main(argv: list[str]) -> int:
     drill = sub.add_parser("drill", help="restore into a scratch instance and prove it")
     drill.add_argument("--target-time", help="restore to this time (ISO 8601; UTC when no zone)")
     drill.add_argument("--keep", action="store_true", help="leave the restored copy running")
+    check_target = sub.add_parser(
+        "check-target", help="can a restore reach this time? (reads only)"
+    )
+    check_target.add_argument("--target-time", required=True)
     sub.add_parser("info", help="the repository's backups (JSON)")
     args = parser.parse_args(argv[1:])
     cfg = load_config()
-    commands = {"backup": cmd_backup, "verify": cmd_verify, "drill": cmd_drill, "info": cmd_info}
+    commands = {
+        "backup": cmd_backup,
+        "verify": cmd_verify,
+        "drill": cmd_drill,
+        "check-target": cmd_check_target,
+        "info": cmd_info,
+    }
+    if args.command in ("check-target", "info"):
+        return commands[args.command](cfg, args)
     with exclusive():
         return commands[args.command](cfg, args)
 
