@@ -31,8 +31,9 @@ from medians import print_medians
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = "db"
 INSTANCE = "db"
-# Targets for 1 GiB on a 2-core machine (shared with other work), seconds.
-TARGETS = {"backup (full)": 180.0, "restore": 180.0, "drill": 420.0}
+# Targets for 1 GiB on a 2-core machine, seconds: about 3 times the medians measured
+# (31, 6.6, 55 s) while other work shared the machine.
+TARGETS = {"backup (full)": 90.0, "restore": 60.0, "drill": 180.0}
 ENV = {**os.environ, "PY_COLORS": "0", "ANSIBLE_FORCE_COLOR": "false"}
 # Rows of ~200 bytes: random text that compresses about as well as real data.
 FILL = (

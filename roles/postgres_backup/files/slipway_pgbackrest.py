@@ -693,7 +693,7 @@ def run_drill(cfg: dict, args, result: dict) -> None:
         result["rows"] = sum(r for t in source["tables"].values() for r, _ in t.values())
     result["mismatches"] = len(problems)
     if problems:
-        raise DrillError("the restored copy differs from the source:\n  " + "\n  ".join(problems))
+        raise DrillError("the restored copy failed its checks:\n  " + "\n  ".join(problems))
 
 
 def current_settings(cfg: dict) -> dict:
