@@ -23,7 +23,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site test test-fast lint unit app-test app-images molecule integration bench bench-roles bench-audit lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site test test-fast lint unit app-test app-images molecule integration bench bench-roles bench-audit bench-db lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -107,6 +107,11 @@ bench: lab app-images
 # Converge time of each role on a fresh molecule instance, median of 3.
 bench-roles: lab app-images
 	@$(STAGE) bench-roles python tests/bench/role_converge.py
+
+# Backup, restore and drill times for a 1 GiB database on a fresh molecule
+# db host, median of 3 (not while `molecule test -s db` runs: same instance).
+bench-db: lab
+	@$(STAGE) bench-db python tests/bench/db_backup.py
 
 # The audit callback's overhead alone, on a lab that is already up.
 bench-audit: venv

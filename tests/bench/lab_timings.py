@@ -12,11 +12,12 @@ median misses its target. Usage: lab_timings.py [--runs N]
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from medians import print_medians
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ["ansible-playbook", "playbooks/lab.yml", "-i", "inventories/dev"]
@@ -56,14 +57,7 @@ def main() -> int:
         lab_down(keep_images=True)
         samples["lab up, image present"].append(timed(LAB))
         samples["ansible all -m ping"].append(timed(PING))
-    failed = False
-    print(f"\n{'measure':<24}{'median s':>10}{'target s':>10}  samples")
-    for name, values in samples.items():
-        median = statistics.median(values)
-        verdict = "ok" if median <= TARGETS[name] else "MISSED"
-        failed |= verdict != "ok"
-        shown = ", ".join(f"{v:.1f}" for v in values)
-        print(f"{name:<24}{median:>10.1f}{TARGETS[name]:>10.0f}  {shown}  {verdict}")
+    failed = not print_medians(samples, TARGETS, "measure")
     return 1 if failed else 0
 
 

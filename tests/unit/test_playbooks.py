@@ -99,6 +99,9 @@ def test_apt_proxy_refuses_bad_input_before_any_change(extra, expected):
     assert "changed=1" not in result.stdout
 
 
+# Every case must set the bad value itself: the dev inventory's group_vars/all
+# (platform.yml, the vault) reach the implicit localhost too, so a case that
+# leaves a secret unset gets the lab's and would converge the controller.
 # Bad input for the roles, one play per case in a single ansible-playbook run
 # (one start-up instead of one per case): each play applies the role to
 # localhost and rescues its failure, printing the failed task and message.
@@ -113,6 +116,9 @@ EXPIRED_CERT, EXPIRED_KEY, _ = self_signed(days=-3)
 def provided(cert, key):
     mode = {"nginx_tls_mode": "provided"}
     return mode | {"nginx_tls_certificate": cert, "nginx_tls_private_key": key}
+
+
+CIPHER = "c" * 32
 
 
 def allow(port, source):
@@ -220,6 +226,63 @@ BAD_INPUT = {
         ({"nginx_tls_status_port": 443}, "other than 80 and 443 (got 443)"),
         ({"nginx_tls_rate_limits": [{"zone": "nope"}]}, "(unknown: nope)"),
     ],
+    "postgres": [
+        (
+            {"postgres_users": [{"name": "platform", "password": ""}]},
+            "No password for: platform.",
+        ),
+        (
+            {"postgres_databases": [{"name": "platform", "owner": "nobody"}]},
+            "each database needs a name and an owner listed in postgres_users",
+        ),
+        (
+            {"postgres_allowed_clients": ["app hosts"]},
+            "CIDR networks (10.0.0.21, 10.0.0.0/24); not: app hosts.",
+        ),
+        ({"postgres_listen_addresses": ["db1"]}, "must be IP addresses of this host; not: db1."),
+        (
+            {"postgres_tls_cert": "-----BEGIN CERTIFICATE-----"},
+            "postgres_tls_cert and postgres_tls_key go together",
+        ),
+        ({"postgres_memory_mb": 100}, "postgres_memory_mb at least 256"),
+    ],
+    "redis": [
+        ({"redis_password": ""}, "redis_password is empty"),
+        ({"redis_password": "short"}, "redis_password is shorter than 16 characters"),
+        (
+            {"redis_password": "x" * 20, "redis_bind_addresses": ["0.0.0.0/0"]},
+            "redis_bind_addresses must be IP addresses of this host; not: 0.0.0.0/0.",
+        ),
+        (
+            {"redis_password": "x" * 20, "redis_maxmemory_policy": "lru"},
+            "value of redis_maxmemory_policy must be one of",
+        ),
+    ],
+    "postgres_backup": [
+        ({"postgres_backup_cipher_pass": ""}, "postgres_backup_cipher_pass is empty"),
+        ({"postgres_backup_cipher_pass": "short"}, "is shorter than 32 characters"),
+        (
+            {"postgres_backup_cipher_pass": CIPHER, "postgres_backup_retention_full": 0},
+            "must be at least 1: a retention of 0 would expire every backup",
+        ),
+        (
+            {"postgres_backup_cipher_pass": CIPHER, "postgres_backup_drill_dir": "/"},
+            "postgres_backup_drill_dir must be absolute paths",
+        ),
+        (
+            {"postgres_backup_cipher_pass": CIPHER, "postgres_backup_s3_bucket": "backups"},
+            "give postgres_backup_s3_endpoint",
+        ),
+    ],
+    "postgres_backup/restore_check": [
+        (
+            {"postgres_backup_restore_confirm": "db9"},
+            "Confirm it by naming the host: -e restore_confirm=localhost",
+        ),
+    ],
+    "postgres_backup/run": [
+        ({"postgres_backup_run": "restore"}, "value of postgres_backup_run must be one of"),
+    ],
 }
 # A valid app_stack setting that each case above spoils in one place.
 APP_STACK = {
@@ -234,7 +297,16 @@ APP_STACK = {
     "app_stack_api_keys": ["not-a-key"],
 }
 # What each role's cases start from (each case spoils one thing).
-BASE_VARS = {"host_prep": ADMIN_NETWORKS, "nginx_tls": BACKENDS, "app_stack": APP_STACK}
+# platform.yml wires the db roles to the host's slipway_address.
+DB_BASE = {"slipway_address": "127.0.0.1"}
+BASE_VARS = {
+    "host_prep": ADMIN_NETWORKS,
+    "nginx_tls": BACKENDS,
+    "app_stack": APP_STACK,
+    "postgres": DB_BASE,
+    "redis": DB_BASE,
+    "postgres_backup": DB_BASE,
+}
 CASES = [
     pytest.param(role, i, role_vars, expected, id=f"{role}-{i}")
     for role, cases in BAD_INPUT.items()
@@ -287,11 +359,13 @@ def rescued_failures(workdir, plays: dict[str, tuple[dict, dict]]) -> dict[str, 
 @pytest.fixture(scope="module")
 def bad_input_failures(tmp_path_factory) -> dict[str, dict]:
     """{case id: {task, msg}} from one run over every case."""
-    plays = {
-        f"{role}-{i}": ({"name": f"slipway.ops.{role}"}, {**BASE_VARS.get(role, {}), **role_vars})
-        for role, cases in BAD_INPUT.items()
-        for i, (role_vars, _) in enumerate(cases)
-    }
+    plays = {}
+    for role, cases in BAD_INPUT.items():
+        # "role/entry": the role's tasks_from entry point.
+        name, _, entry = role.partition("/")
+        include = {"name": f"slipway.ops.{name}", **({"tasks_from": entry} if entry else {})}
+        for i, (role_vars, _) in enumerate(cases):
+            plays[f"{role}-{i}"] = (include, {**BASE_VARS.get(name, {}), **role_vars})
     return rescued_failures(tmp_path_factory.mktemp("bad-input"), plays)
 
 
