@@ -196,7 +196,7 @@ def as_postgres(args: list[str], *, check: bool = True, capture: bool = True, ti
     if os.geteuid() == 0:
         kwargs = {"user": "postgres", "group": "postgres", "extra_groups": []}
     # Fixed argument lists built here; nothing goes through a shell.
-    result = subprocess.run(  # noqa: S603  # nosec B603
+    result = subprocess.run(  # nosec B603
         args,
         stdout=subprocess.PIPE if capture else None,
         stderr=subprocess.STDOUT if capture else None,
