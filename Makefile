@@ -46,7 +46,7 @@ lab-down: venv docker
 		-e lab_remove_images=$(if $(KEEP_IMAGES),false,true)
 
 # ---- Run --------------------------------------------------------------------
-site: lab
+site: lab app-images
 	@$(STAGE) site ansible-playbook site.yml -i $(INVENTORY)
 
 demo: site
