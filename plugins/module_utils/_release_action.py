@@ -142,7 +142,7 @@ def perform(
     except store.StoreError as err:
         raise ActionFailed(str(err)) from None
     except OSError as err:
-        raise ActionFailed(f"{path}: {err}; run with become: true if it is a permission") from None
+        raise ActionFailed(f"cannot use {path}: {err} (not root? run with become: true)") from None
     result = {
         "changed": changed_ledger or changed_lock,
         "ledger": new_ledger,

@@ -59,7 +59,12 @@ def normalize(data: dict | None) -> dict:
     if lock["deploy_id"] is not None:
         if lock["expires_at"] is None:
             raise ValueError("lock.json: a lease without expires_at")
-        parse_time(lock["expires_at"])
+        try:
+            parse_time(lock["expires_at"])
+        except ValueError:
+            raise ValueError(
+                f"lock.json: expires_at {lock['expires_at']!r} is not an ISO-8601 UTC time"
+            ) from None
     return lock
 
 

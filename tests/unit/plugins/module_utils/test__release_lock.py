@@ -187,7 +187,10 @@ def test_bad_lock_input_names_the_option(kwargs, message):
     ("data", "message"),
     [
         ({"deploy_id": "d-1"}, "a lease without expires_at"),
-        ({"deploy_id": "d-1", "expires_at": "soon"}, "Invalid isoformat"),
+        (
+            {"deploy_id": "d-1", "expires_at": "soon"},
+            "expires_at 'soon' is not an ISO-8601 UTC time",
+        ),
         ({"holder": 3}, "holder must be a string"),
         ({"lock_breaks": {}}, "lock_breaks must be a list"),
     ],
