@@ -5,9 +5,14 @@ collections/ansible_collections/slipway/ops links back to this checkout.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
 import sys
 import threading
+import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -53,3 +58,126 @@ def gateway():
     yield f"http://127.0.0.1:{server.server_address[1]}", received
     server.shutdown()
     server.server_close()
+
+
+class ScriptedTarget:
+    """An HTTP target on 127.0.0.1 whose answers a test scripts (the health gate's tests).
+
+    Each GET takes the next step of the script and the last step repeats. A step
+    is (status, body) or (status, body, delay in seconds); the step "close"
+    drops the connection without answering. die() closes the listening socket
+    (connection refused from then on); die(after=s) does so s seconds later.
+    """
+
+    def __init__(self):
+        self.steps: list = [(200, '{"status": "ok"}')]
+        self.hits: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                with target._lock:
+                    target.hits.append((self.path, dict(self.headers)))
+                    step = target.steps[min(len(target.hits), len(target.steps)) - 1]
+                if step == "close":
+                    self.close_connection = True
+                    return
+                status, body, *delay = step
+                if delay:
+                    time.sleep(delay[0])
+                payload = body.encode() if isinstance(body, str) else body
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def url(self, path: str = "/ready") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def script(self, *steps) -> ScriptedTarget:
+        with self._lock:
+            self.steps = list(steps)
+            self.hits = []
+        return self
+
+    def die(self, after: float = 0.0) -> None:
+        if after:
+            timer = threading.Timer(after, self.die)
+            timer.daemon = True
+            timer.start()
+            return
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def target():
+    """A ScriptedTarget, closed at the end of the test."""
+    scripted = ScriptedTarget()
+    yield scripted
+    with contextlib.suppress(OSError):
+        scripted.server.shutdown()
+        scripted.server.server_close()
+
+
+# ---- Containers for the health gate's container watch --------------------------
+SOCKET = "/var/run/docker.sock"
+# The lab's base image: local, small, and it has python3.
+IMAGE = os.environ.get("SLIPWAY_TEST_GATE_IMAGE", "local/debian-systemd:12")
+
+needs_docker = pytest.mark.skipif(
+    not os.path.exists(SOCKET), reason=f"no Docker Engine here ({SOCKET} is absent)"
+)
+
+
+def docker(*args: str) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.strip()
+
+
+class Containers:
+    """Containers one test starts, all labelled with its own uuid."""
+
+    def __init__(self):
+        self.label = {"slipway.test.gate": uuid.uuid4().hex}
+        self.ids: list[str] = []
+
+    def run(self, name: str, *options: str, command: str = "sleep 300") -> str:
+        if not _image_present():
+            pytest.skip(f"the image {IMAGE} is not on this Docker Engine")
+        label = "slipway.test.gate=" + self.label["slipway.test.gate"]
+        full = f"slipway-test-gate-{name}-{self.label['slipway.test.gate'][:8]}"
+        cid = docker(
+            "run", "--detach", "--name", full, "--label", label, "--network", "none",
+            "--stop-timeout", "1", *options, IMAGE, "sh", "-c", command,
+        )  # fmt: skip
+        self.ids.append(cid)
+        return full
+
+    def remove(self) -> None:
+        for cid in self.ids:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                docker("rm", "--force", "--volumes", cid)
+
+
+def _image_present() -> bool:
+    return bool(docker("images", "--quiet", IMAGE))
+
+
+@pytest.fixture
+def containers():
+    started = Containers()
+    yield started
+    started.remove()

@@ -1,0 +1,156 @@
+"""slipway.ops.health_gate end to end: the module's arguments to its verdict, with real servers.
+
+Most tests run the module in this process (AnsibleModule reads the arguments
+patch_module_args hands it); one runs it through `ansible localhost -m`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.slipway.ops.plugins.modules import health_gate
+
+from tests.conftest import ansible_env, run
+from tests.unit.plugins.conftest import SOCKET, needs_docker
+
+FAST = {"interval": 0.1, "consecutive_successes": 2}
+
+
+def gate(capsys, **args) -> dict:
+    """Run the module; its JSON result."""
+    with patch_module_args(args), pytest.raises(SystemExit):
+        health_gate.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_target_that_becomes_ready_passes_in_check_mode_too(target, capsys):
+    target.script((503, '{"problems": ["redis"]}'), (503, "{}"), (200, '{"status": "ok"}'))
+    args = {"checks": [{"url": target.url(), "json": {"status": "ok"}}], **FAST}
+    result = gate(capsys, **args, _ansible_check_mode=True)
+    assert result["changed"] is False
+    assert "failed" not in result
+    assert result["verdict"] == "passed"
+    assert result["phase_reached"] == "passed"
+    assert result["first_success_after"] >= 0.2
+    assert [s["status"] for s in result["samples"]] == [503, 503, 200, 200]
+    assert result["containers"] == []
+
+
+def test_a_target_that_dies_in_the_soak_fails_the_task_with_its_data(target, capsys):
+    target.die(after=1.0)
+    result = gate(capsys, checks=[{"url": target.url()}], soak=5, **FAST)
+    assert result["failed"] is True
+    assert result["changed"] is False
+    assert result["verdict"] == "failed"
+    assert result["trigger"] == "health_check_failure"
+    assert result["phase_reached"] == "soak"
+    # refused, or reset when the request was in the listen queue as the socket closed
+    assert result["reason"].endswith(
+        (f"soak: {target.url()}: connection refused", "connection reset by the server")
+    )
+    assert result["msg"] == "health gate failed: " + result["reason"]
+    assert 1.0 <= result["elapsed"] < 2.5
+
+
+def test_a_target_that_never_gets_ready_times_out_quoting_its_answer(target, capsys):
+    target.script((503, '{"problems": ["schema behind: run migration 0002"]}'))
+    result = gate(capsys, checks=[{"url": target.url()}], timeout=1, fail=False, **FAST)
+    assert "failed" not in result
+    assert result["verdict"] == "failed"
+    assert result["reason"] == (
+        f"{target.url()} never passed 2 times in a row within 1 s: "
+        'last 503 {"problems": ["schema behind: run migration 0002"]}'
+    )
+    assert 0.9 < result["elapsed"] < 1.5
+
+
+def test_a_slow_target_breaks_the_latency_budget(target, capsys):
+    target.script((200, "{}", 0.15))
+    result = gate(
+        capsys, checks=[{"url": target.url()}], latency_p95_ms=100, soak=0.5, fail=False, **FAST
+    )
+    assert result["trigger"] == "performance_degradation"
+    assert result["reason"].startswith("p95 1")
+    assert "over the 100 ms budget (" in result["reason"]
+    assert result["p95_ms"] >= 150
+
+
+def test_bad_input_names_the_option(capsys):
+    result = gate(capsys, checks=[{"url": "127.0.0.1:8000/ready"}], interval=0)
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "checks[0].url '127.0.0.1:8000/ready': want an http:// or https:// URL; "
+        "interval: want more than 0 seconds"
+    )
+
+
+def test_a_bad_prometheus_condition_is_refused_before_sampling(target, capsys):
+    result = gate(
+        capsys,
+        checks=[{"url": target.url()}],
+        prometheus={"url": target.url(""), "query": "up", "condition": "below 1"},
+    )
+    assert result["failed"] is True
+    assert "prometheus.condition 'below 1'" in result["msg"]
+    assert target.hits == []
+
+
+def test_no_docker_socket_fails_the_gate_saying_so(target, capsys, tmp_path):
+    result = gate(
+        capsys,
+        checks=[{"url": target.url()}],
+        containers={"labels": {"com.docker.compose.project": "slipway"}},
+        docker_socket=str(tmp_path / "docker.sock"),
+        fail=False,
+    )
+    assert result["verdict"] == "failed"
+    assert result["reason"].startswith("cannot start the container watch: cannot reach the Docker")
+
+
+@needs_docker
+def test_a_container_restarted_during_the_gate_fails_it(target, capsys, containers):
+    name = containers.run("api")
+
+    def restart_later():
+        time.sleep(1.5)
+        subprocess.run(["docker", "restart", "--time", "0", name], check=True, capture_output=True)
+
+    restarter = threading.Thread(target=restart_later)
+    restarter.start()
+    result = gate(
+        capsys,
+        checks=[{"url": target.url()}],
+        containers={"labels": containers.label},
+        docker_socket=SOCKET,
+        soak=20,
+        fail=False,
+        **FAST,
+    )
+    restarter.join()
+    assert result["verdict"] == "failed"
+    assert result["trigger"] == "health_check_failure"
+    assert result["reason"].startswith(f"container {name} restarted (restart count 0 -> 0; started")
+    assert result["reason"].endswith(" 2 s into the gate")
+    assert result["containers"][0]["name"] == name
+    assert result["containers"][0]["memory_percent_max"] is not None
+
+
+def test_the_module_runs_through_ansible(target, tmp_path):
+    target.script((503, "{}"), (200, '{"status": "ok", "release": "1.1.0"}'))
+    args = {
+        "checks": [{"url": target.url(), "json": {"status": "ok", "release": "1.1.0"}}],
+        **FAST,
+    }
+    done = run(
+        ["ansible", "localhost", "-m", "slipway.ops.health_gate", "-a", json.dumps(args), "-o"],
+        env=ansible_env(ANSIBLE_LOCAL_TEMP=str(tmp_path)),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout
+    assert '"verdict": "passed"' in done.stdout
+    assert '"changed": false' in done.stdout
