@@ -120,7 +120,10 @@ options:
       concurrency: {description: Requests in flight at once., type: int, default: 4}
       path: {description: Path requested., type: str, default: /health}
       p95_ms: {description: Budget for the 95th percentile latency (ms)., type: float, default: 500}
-      error_rate: {description: Budget for the share of failed requests (0..1)., type: float, default: 0.01}
+      error_rate:
+        description: Budget for the share of failed requests (0..1).
+        type: float
+        default: 0.01
   database:
     description: C(database_connectivity) settings; skipped when O(database.host) is empty.
     type: dict
@@ -174,15 +177,24 @@ options:
     suboptions:
       prometheus_url: {description: Prometheus base URL., type: str, default: ''}
       job: {description: The target's job label (empty matches any)., type: str, default: ''}
-      instance: {description: The target's instance label (empty matches any)., type: str, default: ''}
+      instance:
+        description: The target's instance label (empty matches any).
+        type: str
+        default: ''
   rollback:
     description: C(rollback_capability) settings.
     type: dict
     default: {}
     suboptions:
-      previous_release: {description: The release a rollback would go back to., type: str, default: ''}
+      previous_release:
+        description: The release a rollback would go back to.
+        type: str
+        default: ''
       image: {description: The platform's image repository., type: str, default: ''}
-      docker_socket: {description: The Docker Engine's socket., type: path, default: /var/run/docker.sock}
+      docker_socket:
+        description: The Docker Engine's socket.
+        type: path
+        default: /var/run/docker.sock
   backup:
     description: C(backup_freshness) settings; skipped when the timestamp is 0.
     type: dict
@@ -238,11 +250,19 @@ results:
     test_type: {description: The check's type., type: str, sample: health}
     severity: {description: critical, high, medium, low or info., type: str, sample: critical}
     passed: {description: False only when the check failed (a skipped check passes)., type: bool}
-    skipped: {description: The check did not run (not configured, check mode, by request)., type: bool}
-    message: {description: One line for the operator., type: str, sample: "/health 200, release 1.1.0"}
+    skipped:
+      description: The check did not run (not configured, check mode, by request).
+      type: bool
+    message:
+      description: One line for the operator.
+      type: str
+      sample: "/health 200, release 1.1.0"
     metrics: {description: The figures the check measured., type: dict}
     execution_time: {description: Seconds the check took., type: float, sample: 0.012}
-    timestamp: {description: When it started (ISO-8601 UTC)., type: str, sample: "2025-01-01T12:00:00.000Z"}
+    timestamp:
+      description: When it started (ISO-8601 UTC).
+      type: str
+      sample: "2025-01-01T12:00:00.000Z"
 summary:
   description: Counts overall and per severity.
   returned: always
@@ -278,11 +298,12 @@ msg:
   description: The verdict in one line; on failure each failing check with its reason.
   returned: always
   type: str
-  sample: "verification failed: api_endpoints (critical): task ... never completed within 30 s: no worker took it"
+  sample: >-
+    verification failed: api_endpoints (critical): task ... never completed
+    within 30 s: no worker took it
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.slipway.ops.plugins.module_utils._verify_checks import run_suite
 
 SEVERITY_CHOICES = ["critical", "high", "medium", "low", "info"]
