@@ -14,6 +14,18 @@ from dataclasses import dataclass, field
 LEVELS = ("basic", "standard", "strict")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SKIPPED_BY_REQUEST = "skipped by request"
+# The keys of every check's record, as the module documents them.
+RECORD_KEYS = (
+    "test_name",
+    "test_type",
+    "severity",
+    "passed",
+    "skipped",
+    "message",
+    "metrics",
+    "execution_time",
+    "timestamp",
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,7 @@ def one_line(text: str, limit: int = 500) -> str:
 
 
 def record(check: Check, severity: str, outcome: Outcome, started: float, elapsed: float) -> dict:
-    """The result of one check, with exactly the keys the module documents."""
+    """The result of one check, with exactly RECORD_KEYS."""
     return {
         "test_name": check.name,
         "test_type": check.type,

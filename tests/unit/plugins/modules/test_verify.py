@@ -10,6 +10,7 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.slipway.ops.plugins.module_utils._verify_checks import DEFAULTS
+from ansible_collections.slipway.ops.plugins.module_utils._verify_suite import RECORD_KEYS
 from ansible_collections.slipway.ops.plugins.modules import verify
 
 from tests.conftest import ansible_env, run
@@ -77,17 +78,7 @@ def test_a_failed_verification_fails_the_task_with_the_reasons(closed_port):
     assert result["verdict"] == "failed"
     assert result["failed_checks"] == ["health", "service_availability"]
     assert result["msg"].startswith("verification failed: health (critical): ")
-    assert set(result["results"][0]) == {
-        "test_name",
-        "test_type",
-        "severity",
-        "passed",
-        "skipped",
-        "message",
-        "metrics",
-        "execution_time",
-        "timestamp",
-    }
+    assert [sorted(r) for r in result["results"]] == [sorted(RECORD_KEYS)] * 3
     assert result["summary"]["by_severity"]["critical"] == {"passed": 0, "failed": 2, "skipped": 1}
 
 
