@@ -1,0 +1,731 @@
+# Copyright: Slipway maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""The verification suite's checks, one function per check type, and run_suite()
+which runs the selection and builds the module's result. Standard library only:
+the module runs on the target hosts."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import math
+import socket
+import ssl
+import struct
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.slipway.ops.plugins.module_utils import _verify_suite as suite
+from ansible_collections.slipway.ops.plugins.module_utils._verify_http import (
+    Endpoint,
+    describe,
+    unix_get,
+)
+from ansible_collections.slipway.ops.plugins.module_utils._verify_suite import (
+    failed,
+    passed,
+    skipped,
+)
+
+# The module's options and their defaults (the module's argument_spec says the same;
+# a unit test keeps the two equal). run_suite() fills in what a caller left out.
+DEFAULTS = {
+    "base_url": "http://127.0.0.1:8000",
+    "server_name": "",
+    "validate_certs": True,
+    "ca_path": "",
+    "api_key": "",
+    "validation_level": "standard",
+    "scope": "host",
+    "checks": [],
+    "skip": [],
+    "fail_on": ["critical"],
+    "severities": {},
+    "timeout": 10,
+    "expected_release": "",
+    "task_timeout": 30,
+    "golden_release": "",
+    "golden_timeout": 30,
+    "performance": {
+        "requests": 50,
+        "concurrency": 4,
+        "path": "/health",
+        "p95_ms": 500,
+        "error_rate": 0.01,
+    },
+    "database": {"host": "", "port": 5432},
+    "security": {
+        "tls": "auto",
+        "required_headers": ["Strict-Transport-Security", "X-Content-Type-Options"],
+        "debug_paths": ["/docs", "/redoc", "/openapi.json", "/debug", "/debug/vars"],
+        "cert_min_days": 14,
+    },
+    "integrations": [],
+    "monitoring": {"prometheus_url": "", "job": "", "instance": ""},
+    "rollback": {"previous_release": "", "image": "", "docker_socket": "/var/run/docker.sock"},
+    "backup": {"last_success_timestamp": 0, "max_age_hours": 26},
+}
+
+PG_SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL's SSLRequest message
+TASK_PROMPT = {"prompt": "2 * (3 + 4)"}
+TASK_ANSWER = 14
+MAX_WAIT = 30  # the platform caps GET /v1/tasks/{id}?wait= at 30 s
+NOT_EXPOSED = (401, 403, 404, 405, 410)
+
+
+def with_defaults(params: dict) -> dict:
+    """params over DEFAULTS, one level deep into the dict options; None means default."""
+    merged = copy.deepcopy(DEFAULTS)
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(merged.get(name), dict) and isinstance(value, dict) and name != "severities":
+            merged[name].update({k: v for k, v in value.items() if v is not None})
+        else:
+            merged[name] = value
+    return merged
+
+
+# ---- health, availability, database -----------------------------------------
+
+
+def check_health(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    try:
+        health = ep.request("GET", "/health")
+        version = ep.request("GET", "/version")
+    except OSError as error:
+        return failed(f"{ep.base_url} did not answer: {describe(error)}")
+    metrics = {"health_status": health.status, "health_ms": round(health.elapsed_ms, 1)}
+    if health.status != 200:
+        return failed(f"/health answered {health.reason()}", **metrics)
+    info = version.json() if version.status == 200 else None
+    if not isinstance(info, dict) or not info.get("release"):
+        return failed(f"/version did not report a release: {version.reason()}", **metrics)
+    release, faults = str(info["release"]), info.get("faults") or {}
+    metrics.update(release=release, git_sha=info.get("git_sha"), faults=faults)
+    expected = opts["expected_release"]
+    if expected and release != expected:
+        return failed(f"/version reports release {release}, expected {expected}", **metrics)
+    note = f"; fault injection active: {faults}" if faults else ""
+    return passed(f"/health 200, release {release}{note}", **metrics)
+
+
+def check_service_availability(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    try:
+        ready = ep.request("GET", "/ready")
+    except OSError as error:
+        return failed(f"/ready did not answer: {describe(error)}")
+    body = ready.json() if isinstance(ready.json(), dict) else {}
+    metrics = {"status": ready.status, "ready_ms": round(ready.elapsed_ms, 1)}
+    if ready.status == 200:
+        return passed("/ready 200: PostgreSQL, Redis and the schema are fine", **metrics)
+    problems = body.get("problems") or []
+    metrics["problems"] = problems
+    if ready.status == 503 and problems:
+        return failed("not ready: " + "; ".join(problems), **metrics)
+    return failed(f"/ready answered {ready.reason()}", **metrics)
+
+
+def postgres_answers(host: str, port: int, timeout: float) -> tuple[str | None, float]:
+    """(None when a PostgreSQL server answered an SSLRequest with 'S' or 'N', else
+    why not; milliseconds taken). Sends nothing else: no login, no credentials."""
+    began = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(PG_SSL_REQUEST)
+            answer = sock.recv(1)
+            # PostgreSQL then waits for us; a server that speaks first (SSH's
+            # "SSH-2.0-...") says more at once.
+            sock.settimeout(0.3)
+            try:
+                more = sock.recv(64) if answer else b""
+            except TimeoutError:
+                more = b""
+    except OSError as error:
+        return f"TCP {host}:{port}: {describe(error)}", (time.monotonic() - began) * 1000
+    elapsed = (time.monotonic() - began) * 1000
+    if answer in (b"S", b"N") and more:
+        said = (answer + more)[:20]
+        return f"{host}:{port} answered {said!r}...: another protocol, not PostgreSQL", elapsed
+    if answer in (b"S", b"N"):
+        return None, elapsed
+    if not answer:
+        return f"{host}:{port} closed the connection without a PostgreSQL answer", elapsed
+    return f"{host}:{port} answered {answer!r}, not PostgreSQL's 'S' or 'N'", elapsed
+
+
+def _database_problem(problem: str) -> bool:
+    return problem.startswith("postgresql") or "schema" in problem or "migration" in problem
+
+
+def check_database_connectivity(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    db = opts["database"]
+    if not db["host"]:
+        return skipped("not configured: database.host is empty")
+    error, elapsed = postgres_answers(db["host"], int(db["port"]), float(opts["timeout"]))
+    metrics = {"host": db["host"], "port": int(db["port"]), "connect_ms": round(elapsed, 1)}
+    if error:
+        return failed(error, **metrics)
+    try:
+        ready = ep.request("GET", "/ready")
+    except OSError as error:
+        return failed(f"PostgreSQL answers, but /ready did not: {describe(error)}", **metrics)
+    data = ready.json()
+    problems = [p for p in (data or {}).get("problems", []) if _database_problem(p)]
+    if ready.status not in (200, 503) or not isinstance(data, dict):
+        return failed(f"PostgreSQL answers, but /ready answered {ready.reason()}", **metrics)
+    if problems:
+        metrics["problems"] = problems
+        return failed("the API reports: " + "; ".join(problems), **metrics)
+    return passed(
+        f"PostgreSQL at {db['host']}:{db['port']} answers; the API reports no database problem",
+        **metrics,
+    )
+
+
+# ---- functional: an agent task end to end ------------------------------------
+
+
+def _wait_task(ep: Endpoint, task_id: str, seconds: float) -> dict:
+    deadline = time.monotonic() + seconds
+    task: dict = {}
+    while True:
+        left = deadline - time.monotonic()
+        wait = max(0, min(MAX_WAIT, math.ceil(left)))
+        reply = ep.request("GET", f"/v1/tasks/{task_id}?wait={wait}", timeout=wait + 15)
+        if reply.status != 200:
+            raise ConnectionError(f"GET /v1/tasks/{task_id}: {reply.reason()}")
+        task = reply.json() or {}
+        if task.get("status") in ("succeeded", "failed") or time.monotonic() >= deadline:
+            return task
+
+
+def _golden(ep: Endpoint, release: str, timeout: float) -> str | None:
+    body = {"release": release, "timeout_seconds": timeout}
+    reply = ep.request("POST", "/v1/golden", body, key=True, timeout=timeout + 15)
+    return None if reply.status == 200 else f"golden task for release {release}: {reply.reason()}"
+
+
+def _functional(ep: Endpoint, opts: dict, metrics: dict) -> str | None:
+    """Create the agent, run the task (and the golden task); None when all went right."""
+    name = f"slipway-verify-{uuid.uuid4().hex[:8]}"
+    agent = {"name": name, "type": "toolbox", "description": "slipway verify probe (deleted)"}
+    reply = ep.request("POST", "/v1/agents", agent, key=True)
+    if reply.status != 201:
+        return f"POST /v1/agents: {reply.reason()}"
+    metrics["agent_id"] = (reply.json() or {}).get("id")
+    reply = ep.request(
+        "POST", "/v1/tasks", {"agent_id": metrics["agent_id"], "input": TASK_PROMPT}, key=True
+    )
+    if reply.status != 202:
+        return f"POST /v1/tasks: {reply.reason()}"
+    task_id = metrics["task_id"] = (reply.json() or {}).get("id")
+    began, timeout = time.monotonic(), float(opts["task_timeout"])
+    task = _wait_task(ep, task_id, timeout)
+    metrics["task_ms"] = round((time.monotonic() - began) * 1000, 1)
+    status = task.get("status")
+    metrics["task_status"] = status
+    if status == "queued":
+        return f"task {task_id} never completed within {timeout:g} s: no worker took it"
+    if status == "running":
+        return (
+            f"task {task_id} never completed within {timeout:g} s: "
+            f"worker {task.get('worker_id')} took it and did not finish"
+        )
+    if status != "succeeded":
+        return f"task {task_id} {status}: {task.get('error')}"
+    output = (task.get("result") or {}).get("output")
+    if output != TASK_ANSWER:
+        return f"task {task_id} answered {output!r} to 2 * (3 + 4), not {TASK_ANSWER}"
+    metrics["completed_by_release"] = task.get("completed_by_release")
+    if opts["golden_release"]:
+        began = time.monotonic()
+        problem = _golden(ep, opts["golden_release"], float(opts["golden_timeout"]))
+        metrics["golden_ms"] = round((time.monotonic() - began) * 1000, 1)
+        return problem
+    return None
+
+
+def check_api_endpoints(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    if check_mode:
+        return skipped("not run in check mode (it writes a test agent and task)")
+    if not ep.api_key:
+        return failed(
+            "api_key is empty: the functional check needs a platform API key "
+            "(pass api_key, e.g. vault_slipway_api_keys[0])"
+        )
+    metrics: dict = {}
+    try:
+        problem = _functional(ep, opts, metrics)
+    except OSError as error:
+        problem = f"{ep.base_url} stopped answering: {describe(error)}"
+    cleanup = None
+    if metrics.get("agent_id"):  # delete the test agent whatever happened
+        try:
+            reply = ep.request("DELETE", f"/v1/agents/{metrics['agent_id']}", key=True)
+            if reply.status not in (204, 404):
+                cleanup = reply.reason()
+        except OSError as error:
+            cleanup = describe(error)
+        metrics["agent_deleted"] = cleanup is None
+    if cleanup:
+        note = f"deleting test agent {metrics['agent_id']} failed: {cleanup}"
+        problem = f"{problem}; {note}" if problem else note
+    if problem:
+        return failed(problem, **metrics)
+    golden = f", golden task of {opts['golden_release']} done" if opts["golden_release"] else ""
+    return passed(
+        f"agent task 2 * (3 + 4) = 14 in {metrics['task_ms']:.0f} ms{golden}; test agent deleted",
+        **metrics,
+    )
+
+
+# ---- performance --------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (share in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+def measure(ep: Endpoint, path: str, requests: int, concurrency: int) -> dict:
+    """Send `requests` GETs, `concurrency` at a time, each on a new connection
+    (the latency a new client sees, connect and TLS handshake included)."""
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def one(_):
+        began = time.monotonic()
+        try:
+            reply = ep.request("GET", path)
+            error = None if 200 <= reply.status < 400 else f"HTTP {reply.status}"
+        except OSError as exc:
+            error = describe(exc)
+        elapsed = (time.monotonic() - began) * 1000
+        with lock:
+            latencies.append(elapsed)
+            if error:
+                errors.append(error)
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        list(pool.map(one, range(requests)))
+    wall = time.monotonic() - began
+    return {
+        "requests": requests,
+        "concurrency": concurrency,
+        "errors": len(errors),
+        "error_rate": round(len(errors) / requests, 4),
+        "first_errors": sorted(set(errors))[:3],
+        "p50_ms": round(percentile(latencies, 0.50), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "max_ms": round(max(latencies), 1),
+        "requests_per_second": round(requests / wall, 1) if wall else None,
+    }
+
+
+def judge_performance(metrics: dict, p95_budget: float, error_budget: float) -> suite.Outcome:
+    over = []
+    if metrics["p95_ms"] > p95_budget:
+        over.append(f"p95 {metrics['p95_ms']:.0f} ms over the {p95_budget:g} ms budget")
+    if metrics["error_rate"] > error_budget:
+        over.append(
+            f"error rate {metrics['error_rate']:.1%} over {error_budget:.1%} "
+            f"({', '.join(metrics['first_errors'])})"
+        )
+    figures = (
+        f"{metrics['requests']} requests: p50 {metrics['p50_ms']:.0f} ms, "
+        f"p95 {metrics['p95_ms']:.0f} ms, errors {metrics['error_rate']:.1%}"
+    )
+    if over:
+        return failed("; ".join(over) + f" ({figures})", **metrics)
+    return passed(figures, **metrics)
+
+
+def check_performance_baseline(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    perf = opts["performance"]
+    requests = int(perf["requests"])
+    if requests < 1:
+        return failed("performance.requests must be at least 1")
+    metrics = measure(ep, perf["path"], requests, int(perf["concurrency"]))
+    metrics["path"] = perf["path"]
+    return judge_performance(metrics, float(perf["p95_ms"]), float(perf["error_rate"]))
+
+
+# ---- rollback, monitoring, integrations, backup -------------------------------
+
+
+def image_reference(image: str, release: str) -> str:
+    return f"{image}@{release}" if release.startswith("sha256:") else f"{image}:{release}"
+
+
+def check_rollback_capability(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    rb = opts["rollback"]
+    if not rb["previous_release"]:
+        return failed(
+            "no previous release recorded (rollback.previous_release): nothing to go back to"
+        )
+    if not rb["image"]:
+        return failed("rollback.image is empty: cannot tell whether the previous image is here")
+    ref = image_reference(rb["image"], rb["previous_release"])
+    metrics = {"image": ref, "previous_release": rb["previous_release"]}
+    try:
+        reply = unix_get(
+            rb["docker_socket"],
+            f"/images/{urllib.parse.quote(ref, safe='/:@')}/json",
+            float(opts["timeout"]),
+        )
+    except OSError as error:
+        return failed(f"Docker Engine at {rb['docker_socket']}: {describe(error)}", **metrics)
+    if reply.status == 404:
+        return failed(
+            f"image {ref} is not in the local Docker Engine: a rollback would need a pull",
+            **metrics,
+        )
+    if reply.status != 200:
+        return failed(f"Docker Engine: GET image {ref}: {reply.reason()}", **metrics)
+    info = reply.json() or {}
+    metrics.update(image_id=info.get("Id"), created=info.get("Created"))
+    return passed(
+        f"previous release {rb['previous_release']} recorded, image {ref} present", **metrics
+    )
+
+
+def prometheus_selector(job: str, instance: str) -> str:
+    labels = [f'{k}="{v}"' for k, v in (("job", job), ("instance", instance)) if v]
+    return "up{" + ",".join(labels) + "}"
+
+
+def check_monitoring(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    mon = opts["monitoring"]
+    if not mon["prometheus_url"]:
+        return skipped("not configured: monitoring.prometheus_url is empty")
+    query = prometheus_selector(mon["job"], mon["instance"])
+    url = (
+        mon["prometheus_url"].rstrip("/")
+        + "/api/v1/query?"
+        + urllib.parse.urlencode({"query": query})
+    )
+    prom, path = ep.sibling(url)
+    metrics: dict = {"query": query}
+    try:
+        reply = prom.request("GET", path)
+    except OSError as error:
+        return failed(f"Prometheus at {mon['prometheus_url']}: {describe(error)}", **metrics)
+    data = reply.json() or {}
+    if reply.status != 200 or data.get("status") != "success":
+        return failed(f"Prometheus query {query}: {reply.reason()}", **metrics)
+    series = data.get("data", {}).get("result", [])
+    metrics["targets"] = len(series)
+    if not series:
+        return failed(
+            f"Prometheus has no target matching {query}: is it in the scrape config?", **metrics
+        )
+    down = [s["metric"].get("instance", "?") for s in series if s.get("value", [0, "0"])[1] != "1"]
+    metrics["down"] = down
+    if down:
+        return failed(
+            f"Prometheus target(s) down for {query}: {', '.join(down)}"
+            + _last_errors(prom, mon, down),
+            **metrics,
+        )
+    return passed(f"Prometheus scrapes {len(series)} target(s) up for {query}", **metrics)
+
+
+def _last_errors(prom: Endpoint, mon: dict, down: list[str]) -> str:
+    """Prometheus's own reason for the down targets, when it says one."""
+    base = urllib.parse.urlsplit(mon["prometheus_url"]).path.rstrip("/")
+    try:
+        data = prom.request("GET", base + "/api/v1/targets?state=active").json() or {}
+    except OSError:
+        return ""
+    reasons = [
+        f"{t['labels'].get('instance')}: {t.get('lastError')}"
+        for t in data.get("data", {}).get("activeTargets", [])
+        if t.get("labels", {}).get("instance") in down
+        and (not mon["job"] or t["labels"].get("job") == mon["job"])
+        and t.get("lastError")
+    ]
+    return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+def check_external_integrations(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    services = opts["integrations"] or []
+    if not services:
+        return skipped("not configured: integrations is empty")
+    bad, answers = [], {}
+    for service in services:
+        name, expected = service.get("name") or service["url"], service.get("status") or [200]
+        try:
+            other, path = ep.sibling(service["url"])
+            reply = other.request("GET", path)
+            answers[name] = reply.status
+            if reply.status not in expected:
+                bad.append(f"{name} answered {reply.status}, expected {expected}")
+        except (OSError, ValueError) as error:
+            answers[name] = None
+            bad.append(f"{name}: {describe(error)}")
+    if bad:
+        return failed("; ".join(bad), answers=answers)
+    return passed(
+        f"{len(services)} external service(s) answer: {', '.join(answers)}", answers=answers
+    )
+
+
+def epoch_of(value) -> float:
+    """Seconds since the epoch from a number or an ISO-8601 time (naive = UTC)."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    with contextlib.suppress(ValueError):
+        return float(text)
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def check_backup_freshness(ep: Endpoint, opts: dict, check_mode: bool, now=None) -> suite.Outcome:
+    backup = opts["backup"]
+    stamp = backup["last_success_timestamp"]
+    if not stamp or stamp in ("0", 0):
+        return skipped("not configured: backup.last_success_timestamp is 0")
+    try:
+        last = epoch_of(stamp)
+    except ValueError:
+        return failed(
+            f"backup.last_success_timestamp {stamp!r} is neither epoch seconds nor ISO-8601"
+        )
+    age_hours = ((now or time.time()) - last) / 3600
+    limit = float(backup["max_age_hours"])
+    metrics = {
+        "last_success": suite.iso_utc(last),
+        "age_hours": round(age_hours, 2),
+        "max_age_hours": limit,
+    }
+    if age_hours > limit:
+        return failed(
+            f"last good backup {age_hours:.1f} h ago, over the {limit:g} h limit", **metrics
+        )
+    return passed(f"last good backup {age_hours:.1f} h ago (limit {limit:g} h)", **metrics)
+
+
+# ---- security -------------------------------------------------------------------
+
+
+def certificate_fields(der: bytes) -> dict:
+    """The decoded certificate (as getpeercert() gives it), from its DER form.
+    Used when the certificate was not verified: getpeercert() is then empty."""
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as handle:
+        handle.write(pem)
+        handle.flush()
+        return ssl._ssl._test_decode_cert(handle.name)  # the stdlib's only DER parser
+
+
+def tls_probe(ep: Endpoint) -> dict:
+    """Handshake with the endpoint's trust settings: protocol, cipher, certificate."""
+    with (
+        socket.create_connection((ep.host, ep.port), timeout=float(ep.timeout)) as raw,
+        ep.context.wrap_socket(raw, server_hostname=ep.server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        cert = tls.getpeercert() or (certificate_fields(der) if der else {})
+        return {"protocol": tls.version(), "cipher": tls.cipher()[0], "cert": cert}
+
+
+def legacy_tls_accepted(ep: Endpoint) -> bool | None:
+    """Whether the server completes a TLS 1.0/1.1 handshake; None when this
+    host's OpenSSL cannot even offer it (then nothing is known)."""
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # only the protocol is probed
+        with contextlib.suppress(ValueError, ssl.SSLError):
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
+    except (ValueError, ssl.SSLError):
+        return None
+    try:
+        with (
+            socket.create_connection((ep.host, ep.port), timeout=float(ep.timeout)) as raw,
+            context.wrap_socket(raw, server_hostname=ep.server_name),
+        ):
+            return True
+    except ssl.SSLError as error:
+        if "NO_PROTOCOLS_AVAILABLE" in str(error).upper().replace(" ", "_"):
+            return None
+        return False
+    except OSError:
+        return False  # a reset or close during the handshake is a refusal
+
+
+def _tls_findings(ep: Endpoint, sec: dict, metrics: dict) -> list[str]:
+    try:
+        probe = tls_probe(ep)
+    except OSError as error:
+        return [f"TLS handshake with {ep.host}:{ep.port} as {ep.server_name}: {describe(error)}"]
+    findings = []
+    metrics.update(tls_protocol=probe["protocol"], tls_cipher=probe["cipher"])
+    if probe["protocol"] not in ("TLSv1.2", "TLSv1.3"):
+        findings.append(f"negotiated {probe['protocol']}, below TLSv1.2")
+    legacy = legacy_tls_accepted(ep)
+    metrics["legacy_tls_accepted"] = legacy
+    if legacy:
+        findings.append("accepts TLS 1.0/1.1")
+    not_after = probe["cert"].get("notAfter")
+    if not_after:
+        days = (ssl.cert_time_to_seconds(not_after) - time.time()) / 86400
+        metrics.update(cert_not_after=not_after, cert_days_left=round(days, 1))
+        if days < float(sec["cert_min_days"]):
+            findings.append(
+                f"certificate expires in {days:.1f} days "
+                f"(under cert_min_days {sec['cert_min_days']})"
+            )
+    metrics["cert_verified"] = bool(ep.validate_certs)
+    return findings
+
+
+def _header_findings(ep: Endpoint, sec: dict, metrics: dict) -> list[str]:
+    try:
+        reply = ep.request("GET", "/health")
+    except OSError as error:
+        return [f"GET /health: {describe(error)}"]
+    missing = [h for h in sec["required_headers"] if h.lower() not in reply.headers]
+    metrics["missing_headers"] = missing
+    return [f"missing header(s) {', '.join(missing)}"] if missing else []
+
+
+def _auth_findings(ep: Endpoint, metrics: dict) -> list[str]:
+    # A well-formed body: only a missing key check can make it fail, and if the
+    # platform creates the agent anyway we say so and delete it.
+    body = {"name": f"slipway-verify-noauth-{uuid.uuid4().hex[:8]}", "type": "toolbox"}
+    try:
+        reply = ep.request("POST", "/v1/agents", body)
+    except OSError as error:
+        return [f"POST /v1/agents without a key: {describe(error)}"]
+    metrics["unauthenticated_post_status"] = reply.status
+    if reply.status == 401:
+        return []
+    if 200 <= reply.status < 300:
+        agent_id = (reply.json() or {}).get("id")
+        if agent_id and ep.api_key:
+            with contextlib.suppress(OSError):
+                ep.request("DELETE", f"/v1/agents/{agent_id}", key=True)
+        return [
+            f"POST /v1/agents without a key CREATED an agent ({reply.status}): no authentication"
+        ]
+    return [f"POST /v1/agents without a key answered {reply.status}, not 401"]
+
+
+def _debug_findings(ep: Endpoint, sec: dict, metrics: dict) -> list[str]:
+    answers, exposed = {}, []
+    for path in sec["debug_paths"]:
+        try:
+            status = ep.request("GET", path).status
+        except OSError as error:
+            status = describe(error)
+        answers[path] = status
+        if isinstance(status, int) and 200 <= status < 300:
+            exposed.append(f"{path} ({status})")
+    metrics["debug_paths"] = answers
+    return [f"debug endpoint(s) exposed: {', '.join(exposed)}"] if exposed else []
+
+
+def check_security_posture(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
+    sec = opts["security"]
+    tls = str(sec["tls"]).lower()
+    metrics: dict = {}
+    findings: list[str] = []
+    notes: list[str] = []
+    if tls in ("true", "yes", "on") and not ep.https:
+        findings.append(f"security.tls is true but {ep.base_url} is plaintext http")
+    elif tls in ("false", "no", "off"):
+        notes.append("TLS not checked (security.tls: false)")
+    elif not ep.https:
+        notes.append("TLS not checked: base_url is plaintext http")
+    else:
+        findings += _tls_findings(ep, sec, metrics)
+    findings += _header_findings(ep, sec, metrics)
+    findings += _auth_findings(ep, metrics)
+    findings += _debug_findings(ep, sec, metrics)
+    if findings:
+        return failed("; ".join(findings + notes), **metrics)
+    parts = []
+    if "tls_protocol" in metrics:
+        parts.append(
+            f"{metrics['tls_protocol']}, certificate {metrics['cert_days_left']:.0f} days left"
+        )
+    parts += ["security headers present", "mutations need a key", "no debug endpoint", *notes]
+    return passed("; ".join(parts), **metrics)
+
+
+RUNNERS = {
+    "health": check_health,
+    "service_availability": check_service_availability,
+    "database_connectivity": check_database_connectivity,
+    "api_endpoints": check_api_endpoints,
+    "performance_baseline": check_performance_baseline,
+    "rollback_capability": check_rollback_capability,
+    "monitoring": check_monitoring,
+    "security_posture": check_security_posture,
+    "external_integrations": check_external_integrations,
+    "backup_freshness": check_backup_freshness,
+}
+
+
+def run_suite(params: dict, check_mode: bool = False) -> dict:
+    """Run the selected checks in catalogue order; the module's result (without
+    `changed`). Raises ValueError on bad input, naming the option."""
+    opts = with_defaults(params)
+    for severity in list(opts["fail_on"]) + list(opts["severities"].values()):
+        if severity not in suite.SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}; use {', '.join(suite.SEVERITIES)}")
+    bad = suite.unknown_names(list(opts["severities"]))
+    if bad:
+        raise ValueError(f"severities: unknown check(s) {', '.join(bad)}")
+    selection = suite.select(opts["validation_level"], list(opts["checks"]), list(opts["skip"]))
+    try:
+        ep = Endpoint(
+            opts["base_url"],
+            opts["server_name"],
+            bool(opts["validate_certs"]),
+            opts["ca_path"],
+            opts["api_key"],
+            float(opts["timeout"]),
+        )
+    except (ValueError, OSError, ssl.SSLError) as error:
+        raise ValueError(f"base_url/ca_path: {error}") from None
+    began = time.monotonic()
+    results = []
+    for check, skip_reason in selection:
+        severity = opts["severities"].get(check.name, check.severity)
+        if skip_reason:
+            runner = lambda reason=skip_reason: skipped(reason)  # noqa: E731
+        else:
+            runner = lambda fn=RUNNERS[check.name]: fn(ep, opts, check_mode)  # noqa: E731
+        results.append(suite.run_one(check, severity, runner))
+    outcome, failed_checks, _ = suite.verdict(results, opts["fail_on"])
+    return {
+        "results": results,
+        "summary": suite.summarize(results),
+        "failed_checks": failed_checks,
+        "verdict": outcome,
+        "validation_level": opts["validation_level"],
+        "scope": opts["scope"],
+        "base_url": opts["base_url"],
+        "execution_time": round(time.monotonic() - began, 3),
+        "msg": suite.message(results, opts["fail_on"], opts["validation_level"]),
+    }

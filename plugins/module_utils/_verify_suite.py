@@ -1,0 +1,212 @@
+# Copyright: Slipway maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""The verification suite's bookkeeping, with no I/O: the check catalogue, which
+checks a validation level selects, the result record of each check, the summary
+and the overall verdict. The checks themselves are in _verify_checks.py."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+LEVELS = ("basic", "standard", "strict")
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+SKIPPED_BY_REQUEST = "skipped by request"
+# The keys of every check's record, as the module documents them.
+RECORD_KEYS = (
+    "test_name",
+    "test_type",
+    "severity",
+    "passed",
+    "skipped",
+    "message",
+    "metrics",
+    "execution_time",
+    "timestamp",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    type: str
+    severity: str
+    level: str  # the lowest validation level that selects it
+    proves: str  # one line for the docs and for `checks` errors
+
+
+CATALOGUE: tuple[Check, ...] = (
+    Check("health", "health", "critical", "basic", "/health answers 200 and /version the release"),
+    Check("service_availability", "availability", "critical", "basic", "/ready answers 200"),
+    Check(
+        "database_connectivity",
+        "database",
+        "critical",
+        "basic",
+        "PostgreSQL answers its protocol and the API reports no database problem",
+    ),
+    Check(
+        "api_endpoints",
+        "functional",
+        "critical",
+        "standard",
+        "an agent task goes through the API, the queue and a worker and comes back right",
+    ),
+    Check(
+        "performance_baseline",
+        "performance",
+        "high",
+        "standard",
+        "latency percentiles and error rate are within budget",
+    ),
+    Check(
+        "rollback_capability",
+        "rollback",
+        "high",
+        "standard",
+        "the previous release is known and its image is on the host",
+    ),
+    Check("monitoring", "monitoring", "medium", "standard", "Prometheus scrapes the target"),
+    Check(
+        "security_posture",
+        "security",
+        "high",
+        "strict",
+        "TLS, security headers, authentication on mutations, no debug endpoints",
+    ),
+    Check(
+        "external_integrations",
+        "integrations",
+        "medium",
+        "strict",
+        "the external services the platform needs answer",
+    ),
+    Check("backup_freshness", "backup", "medium", "strict", "the last good backup is recent"),
+)
+BY_NAME = {check.name: check for check in CATALOGUE}
+
+
+@dataclass
+class Outcome:
+    """What a check function returns: the rest of the record is the suite's."""
+
+    passed: bool
+    message: str
+    metrics: dict = field(default_factory=dict)
+    skipped: bool = False
+
+
+def passed(message: str, **metrics) -> Outcome:
+    return Outcome(True, message, metrics)
+
+
+def failed(message: str, **metrics) -> Outcome:
+    return Outcome(False, message, metrics)
+
+
+def skipped(message: str, **metrics) -> Outcome:
+    """Not run: counts as skipped, never as a failure."""
+    return Outcome(True, message, metrics, skipped=True)
+
+
+def unknown_names(names: list[str]) -> list[str]:
+    return [name for name in names if name not in BY_NAME]
+
+
+def select(level: str, checks: list[str], skip: list[str]) -> list[tuple[Check, str | None]]:
+    """The checks to report, in catalogue order, each with the reason it is skipped
+    (None: run it). An explicit `checks` list overrides the level's selection.
+    Raises ValueError on an unknown level or check name."""
+    if level not in LEVELS:
+        raise ValueError(f"validation_level must be one of {', '.join(LEVELS)}, not {level!r}")
+    for option, names in (("checks", checks), ("skip", skip)):
+        bad = unknown_names(names)
+        if bad:
+            raise ValueError(
+                f"{option}: unknown check(s) {', '.join(bad)}; the checks are {', '.join(BY_NAME)}"
+            )
+    if checks:
+        chosen = [check for check in CATALOGUE if check.name in checks]
+    else:
+        rank = LEVELS.index(level)
+        chosen = [check for check in CATALOGUE if LEVELS.index(check.level) <= rank]
+    return [(check, SKIPPED_BY_REQUEST if check.name in skip else None) for check in chosen]
+
+
+def iso_utc(epoch: float) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def record(check: Check, severity: str, outcome: Outcome, started: float, elapsed: float) -> dict:
+    """The result of one check, with exactly RECORD_KEYS."""
+    return {
+        "test_name": check.name,
+        "test_type": check.type,
+        "severity": severity,
+        "passed": bool(outcome.passed),
+        "skipped": bool(outcome.skipped),
+        "message": one_line(outcome.message),
+        "metrics": dict(outcome.metrics),
+        "execution_time": round(elapsed, 4),
+        "timestamp": iso_utc(started),
+    }
+
+
+def run_one(
+    check: Check,
+    severity: str,
+    runner: Callable[[], Outcome],
+    clock: Callable[[], float] = time.time,
+    timer: Callable[[], float] = time.monotonic,
+) -> dict:
+    """Run one check; an exception in it is a failure that names the exception."""
+    started, began = clock(), timer()
+    try:
+        outcome = runner()
+    except Exception as error:  # a broken check must not take the suite down
+        outcome = failed(f"the check itself failed: {type(error).__name__}: {error}")
+    return record(check, severity, outcome, started, timer() - began)
+
+
+def summarize(results: list[dict]) -> dict:
+    by_severity = {s: {"passed": 0, "failed": 0, "skipped": 0} for s in SEVERITIES}
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    for result in results:
+        state = "skipped" if result["skipped"] else "passed" if result["passed"] else "failed"
+        totals[state] += 1
+        by_severity[result["severity"]][state] += 1
+    return {"total": len(results), **totals, "by_severity": by_severity}
+
+
+def verdict(results: list[dict], fail_on: list[str]) -> tuple[str, list[str], list[dict]]:
+    """('passed' | 'failed', the names of every failed check, the failures that fail
+    the task: those whose severity is in fail_on)."""
+    failures = [r for r in results if not r["passed"] and not r["skipped"]]
+    blocking = [r for r in failures if r["severity"] in fail_on]
+    return ("failed" if blocking else "passed"), [r["test_name"] for r in failures], blocking
+
+
+def message(results: list[dict], fail_on: list[str], level: str) -> str:
+    """The task's msg: on failure each blocking check with its severity and reason."""
+    outcome, failures, blocking = verdict(results, fail_on)
+    if outcome == "failed":
+        parts = [f"{r['test_name']} ({r['severity']}): {r['message']}" for r in blocking]
+        others = [name for name in failures if name not in {r["test_name"] for r in blocking}]
+        tail = f"; also failed, below fail_on: {', '.join(others)}" if others else ""
+        return "verification failed: " + "; ".join(parts) + tail
+    counts = summarize(results)
+    text = (
+        f"verification passed at level {level}: {counts['passed']} passed, "
+        f"{counts['skipped']} skipped, {counts['failed']} failed"
+    )
+    if failures:
+        text += f" (below fail_on: {', '.join(failures)})"
+    return text
