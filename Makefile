@@ -3,6 +3,7 @@
 #   make demo       the lab up, then the platform converged on it
 #   make test       everything CI runs (lint, unit, molecule, lab integration)
 #   make test-fast  lint + unit tests (a minute or two)
+#   make deploy-e2e deploy.yml on the lab under load (good and bad releases)
 #   make app-test   the reference platform's tests (real PostgreSQL and Redis)
 #   make app-images build the platform's images (and the PostgreSQL and Redis stand-ins) into the lab registry
 #   make lab-down   remove everything the lab made
@@ -23,7 +24,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site test test-fast lint unit app-test app-images molecule integration bench bench-roles bench-audit bench-db lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site deploy-e2e test test-fast lint unit app-test app-images molecule integration bench bench-roles bench-audit bench-db lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -81,9 +82,16 @@ app-images: lab
 
 # Molecule logs a CRITICAL "molecule/default/molecule.yml glob failed" when, as
 # here, there is no scenario named default; it is harmless and is filtered out.
+# Every role's scenario on its own instance; `deploy` drives the lab itself,
+# so it runs after `make site` (deploy-e2e below).
+ROLE_SCENARIOS = $(filter-out deploy,$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 molecule: lab app-images
 	@$(STAGE) molecule bash -o pipefail -c \
-		"molecule test --all 2>&1 | { grep -v \"default/molecule.yml' glob failed\" || true; }"
+		"for s in $(ROLE_SCENARIOS); do molecule test -s \$$s || exit 1; done 2>&1 | { grep -v \"default/molecule.yml' glob failed\" || true; }"
+
+# deploy.yml end to end on the lab under load: a good release, bad ones, the lock.
+deploy-e2e: site app-images
+	@$(STAGE) deploy-e2e molecule test -s deploy
 
 integration: site app-images
 	@$(STAGE) integration pytest tests/integration --junitxml=.cache/junit-integration.xml
@@ -91,7 +99,7 @@ integration: site app-images
 stage-log-reset:
 	@mkdir -p .cache && : > $(SLIPWAY_STAGE_LOG) && rm -f .cache/junit-*.xml
 
-test: stage-log-reset test-fast app-test molecule integration
+test: stage-log-reset test-fast app-test molecule integration deploy-e2e
 	@echo
 	@echo "make test: all stages passed. Seconds per stage:"
 	@awk -F'\t' '{ printf "  %-16s %8s s  %s\n", $$1, $$2, $$3 }' $(SLIPWAY_STAGE_LOG)

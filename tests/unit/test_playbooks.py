@@ -29,7 +29,7 @@ def playbook(path: str, inventory: str, *extra_vars: str, docker: bool = True):
 
 @pytest.mark.parametrize("name", PLAYBOOKS)
 def test_playbook_resolves_slipway_ops_in_place(name):
-    path = name if name in ("site.yml", "deploy.yml") else f"playbooks/{name}"
+    path = f"playbooks/{name}" if name not in ("site.yml", "deploy.yml") else name
     result = run(["ansible-playbook", "--syntax-check", "-i", "inventories/production", path])
     assert result.returncode == 0, result.stdout
 
@@ -51,14 +51,31 @@ def test_inventory_defines_the_platform_groups(inventory):
 def test_deploy_without_a_release_names_the_variable():
     result = playbook("deploy.yml", "production")
     assert result.returncode != 0
-    assert "slipway_release must name the release to ship" in result.stdout
+    assert "slipway_release must name an image tag" in result.stdout
+    assert "got nothing." in result.stdout
     assert "-e slipway_release=<tag>" in result.stdout
 
 
-def test_deploy_with_a_malformed_release_is_refused():
-    result = playbook("deploy.yml", "production", '{"slipway_release": "a b"}')
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"slipway_release": "a b"}, "or sha256:<64 hex>, got a b."),
+        ({"slipway_deploy_serial": "half"}, "slipway_deploy_serial must be a host count (1, 2)"),
+        ({"slipway_deploy_rollback_policy": "none"}, "rollback_policy must be fleet or host"),
+        ({"slipway_deploy_validation_level": "max"}, "must be basic, standard or strict, got max."),
+        ({"slipway_deploy_lock_host": "db1"}, "slipway_deploy_lock_host must be an app host"),
+        ({"slipway_deploy_lock_ttl": 5}, "slipway_deploy_lock_ttl must be at least 60 s, got 5."),
+        ({"slipway_deploy_canary_soak": -1}, "slipway_deploy_canary_soak must not be negative."),
+    ],
+)
+def test_deploy_refuses_bad_input_before_the_lock(extra, expected):
+    """Every case fails on the controller: the production hosts are never contacted."""
+    request = {"slipway_release": "1.2.0", **extra}
+    result = playbook("deploy.yml", "production", json.dumps(request))
     assert result.returncode != 0
-    assert "Got a b" in result.stdout
+    assert "Deploy request refused, nothing was changed:" in result.stdout
+    assert expected in result.stdout, result.stdout[-2000:]
+    assert "Take the fleet's deploy lock" not in result.stdout
 
 
 def test_lab_refuses_an_unknown_host_before_touching_docker():
@@ -144,6 +161,7 @@ BAD_INPUT = {
         ({"host_prep_admin_networks": ["office"]}, "not: office."),
         ({"host_prep_admin_networks": []}, "host_prep_admin_networks is empty"),
         ({"host_prep_timezone": "Mars/Olympus Mons"}, "host_prep_timezone like Europe/Paris"),
+        ({"host_prep_apt_update_timeout": 0}, "host_prep_apt_update_timeout must be at least 10"),
     ],
     "docker_engine": [
         (

@@ -1,0 +1,108 @@
+"""deploy.yml on the lab, under continuous load through lb1: a good release and bad ones.
+
+Each case runs `ansible-playbook deploy.yml -i inventories/dev -e slipway_release=X`
+from the controller while tests/lab_load.py offers about 50 requests/s and
+2 tasks/s through lb1. What an operator relies on: a good release lands on
+every host with no failed request and no lost task; a bad one fails the run
+naming its trigger, the fleet ends on the release it ran, each host is back
+within 20 s of the failure being detected, and no request failed meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(ROOT))
+
+from tests.lab_deploy import ansible_module, deploy, ledgers, restored_after, running_releases  # noqa: E402
+from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
+
+GOOD, OLD = "1.1.0", "1.0.0"
+RESTORE_TARGET_S = 20.0
+# Keep a bad release's gate short: the matrix has many of them.
+FAST = ["-e", "slipway_deploy_gate_timeout=45"]
+
+
+@pytest.fixture(scope="module")
+def api_key() -> str:
+    return lab_api_key()
+
+
+@pytest.fixture
+def on_good(api_key):
+    """The case starts with the whole fleet on GOOD (deployed from OLD when needed)."""
+    if set(running_releases().values()) != {GOOD}:
+        rc, out, _ = deploy(GOOD)
+        assert rc == 0, out[-3000:]
+    assert set(running_releases().values()) == {GOOD}
+
+
+def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
+    assert set(running_releases().values()) == {OLD}, "converge puts the fleet on 1.0.0"
+    with LbLoad(api_key) as load:
+        rc, out, seconds = deploy(GOOD)
+        report = load.stop()
+    lost = load.lost_tasks()
+    print(f"\ngood deploy {OLD} -> {GOOD}: {seconds:.1f} s; {report.summary()}; lost {len(lost)}")
+    assert rc == 0, out[-4000:]
+    assert report.failed == 0, report.failures[:10]
+    assert report.tasks, "the load submitted tasks"
+    assert lost == []
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+    for host, ledger in ledgers().items():
+        assert (ledger["current"], ledger["previous"]) == (GOOD, OLD), host
+
+
+@pytest.mark.parametrize(
+    ("release", "trigger"),
+    [
+        ("1.1.0-crash-on-boot", "health_check_failure"),
+        ("1.1.0-stalled-worker", "health_check_failure"),
+    ],
+)
+def test_bad_release_is_rolled_back_with_no_failed_request(on_good, api_key, release, trigger):
+    with LbLoad(api_key) as load:
+        rc, out, seconds = deploy(release, *FAST)
+        report = load.stop()
+    lost = load.lost_tasks()
+    restored = restored_after(out)
+    print(
+        f"\nbad release {release}: run failed={rc != 0} in {seconds:.1f} s; "
+        f"restored after {restored} s; {report.summary()}; lost tasks {len(lost)}"
+    )
+    assert rc != 0, "a bad release fails the run"
+    assert f"(trigger: {trigger})" in out, out[-3000:]
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+    assert restored, "the run says when each host was back"
+    assert max(restored) <= RESTORE_TARGET_S, restored
+    assert report.failed == 0, report.failures[:10]
+    assert lost == []
+    for host, ledger in ledgers().items():
+        assert ledger["current"] == GOOD, host
+        assert ledger["history"][-1]["outcome"] in ("rolled_back", "failed"), ledger["history"][-3:]
+
+
+def test_tag_absent_from_the_registry_changes_no_host(on_good):
+    rc, out, _ = deploy("9.9.9-absent")
+    assert rc != 0
+    assert "is not in the registry" in out, out[-3000:]
+    assert "stopped before any host changed (trigger: deployment_failure)" in out
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+
+
+def test_second_deploy_while_one_holds_the_lock_fails_at_once_naming_the_holder(on_good):
+    lock = "deploy_id=held-by-test holder=alice@elsewhere ttl=600"
+    ansible_module("app1", "slipway.ops.release", f"action=lock {lock}")
+    try:
+        rc, out, seconds = deploy(GOOD)
+        assert rc != 0
+        assert "deploy lock held by alice@elsewhere (deploy held-by-test" in out, out[-3000:]
+        assert seconds < 60
+    finally:
+        ansible_module("app1", "slipway.ops.release", "action=unlock deploy_id=held-by-test")
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}

@@ -1,0 +1,100 @@
+"""Drive deploy.yml (and its kin) on the lab from the controller, as an operator does.
+
+Shared by the deploy scenario's tests (molecule/deploy) and the deploy
+benchmark (tests/bench/deploy_faults.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_PORTS = {"app1": 18001, "app2": 18002}
+
+
+def ansible_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
+    env["ANSIBLE_FORCE_COLOR"] = "false"
+    for name in (
+        "ANSIBLE_INVENTORY",
+        "ANSIBLE_ROLES_PATH",
+        "ANSIBLE_COLLECTIONS_PATH",
+        "ANSIBLE_LIBRARY",
+    ):
+        env.pop(name, None)
+    return env
+
+
+def playbook(name: str, release: str | None, *extra: str) -> tuple[int, str, float]:
+    """Run `ansible-playbook NAME -i inventories/dev [-e slipway_release=R] EXTRA`."""
+    args = ["ansible-playbook", name, "-i", "inventories/dev"]
+    if release is not None:
+        args += ["-e", f"slipway_release={release}"]
+    started = time.monotonic()
+    done = subprocess.run(
+        args + list(extra),
+        cwd=ROOT,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
+def deploy(release: str, *extra: str) -> tuple[int, str, float]:
+    return playbook("deploy.yml", release, *extra)
+
+
+def ansible_module(hosts: str, module: str, args: str) -> dict[str, dict]:
+    """Run one ad-hoc module on lab hosts; {host: result} (raises if any host fails)."""
+    done = subprocess.run(
+        ["ansible", hosts, "-i", "inventories/dev", "-m", module, "-a", args, "-o"],
+        cwd=ROOT,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+    )
+    results = {}
+    for line in done.stdout.splitlines():
+        found = re.match(r"^(\S+) \| (\w+)[^{]*(\{.*\})\s*$", line)
+        if found:
+            results[found[1]] = {"status": found[2], **json.loads(found[3])}
+    if done.returncode != 0 or not results:
+        raise RuntimeError(f"ansible {hosts} -m {module} -a {args!r}: {done.stdout[-2000:]}")
+    return results
+
+
+def ledgers() -> dict[str, dict]:
+    found = ansible_module("app", "slipway.ops.release", "action=query")
+    return {host: result["ledger"] for host, result in found.items()}
+
+
+def running_releases() -> dict[str, str]:
+    """What each app host's API says it runs (/version on its published port)."""
+    releases = {}
+    for host, port in APP_PORTS.items():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=10) as reply:
+                releases[host] = json.load(reply)["release"]
+        except OSError as exc:
+            releases[host] = f"down ({exc})"
+    return releases
+
+
+def restored_after(output: str) -> list[float]:
+    """Per failed host: seconds from failure detected to back in rotation (rescue_host.yml)."""
+    return [float(s) for s in re.findall(r"in rotation, ([0-9.]+) s after the failure", output)]
+
+
+def ready_after(output: str) -> list[float]:
+    """Per gated host: seconds from the release started to the gate's first pass (gate.yml)."""
+    return [float(s) for s in re.findall(r": ready after ([0-9.]+) s, soaked", output)]

@@ -1,0 +1,196 @@
+"""Continuous client load through the lab's load balancer, for deploy tests and benchmarks.
+
+A background thread offers a fixed rate of reads (GET /v1/agents/{id}, which
+reads PostgreSQL) and of task submissions (POST /v1/tasks) through lb1, each
+on a new TLS connection (a client that reuses a kept-alive connection the
+load balancer closed on a reload sees an error no server caused). Every
+request that does not answer its expected status is a failure, with its time
+and what came back. After the run, every task submitted must complete:
+`lost_tasks()` waits for each and returns the ones that never succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LB_URL = "https://127.0.0.1:18443"
+LAB_CA = ROOT / ".lab" / "tls" / "ca.crt"
+
+
+def lab_api_key() -> str:
+    """The lab's first API key, from the dev vault (ansible-vault, the lab's password file)."""
+    out = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "ansible-vault"),
+            "view",
+            "--vault-id",
+            f"lab@{ROOT / 'inventories' / 'dev.vault-password'}",
+            str(ROOT / "inventories" / "dev" / "group_vars" / "all" / "vault.yml"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
+    return yaml.safe_load(out)["vault_slipway_api_keys"][0]
+
+
+@dataclass
+class Report:
+    seconds: float = 0.0
+    requests: int = 0
+    failures: list[tuple[float, str, str]] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def summary(self) -> str:
+        rate = self.requests / self.seconds if self.seconds else 0
+        return (
+            f"{self.requests} requests in {self.seconds:.0f} s ({rate:.1f}/s), "
+            f"{self.failed} failed, {len(self.tasks)} tasks submitted"
+        )
+
+
+class LbLoad:
+    """Offer `rate` reads and `task_rate` task submissions per second until stop()."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base: str = LB_URL,
+        ca: Path = LAB_CA,
+        rate: float = 48.0,
+        task_rate: float = 2.0,
+        timeout: float = 30.0,
+    ) -> None:
+        self.api_key, self.base, self.rate, self.task_rate = api_key, base, rate, task_rate
+        self.ssl = ssl.create_default_context(cafile=str(ca))
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.report = Report()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._agent_id: str | None = None
+        self._started = 0.0
+
+    # -- running -----------------------------------------------------------
+    def start(self) -> LbLoad:
+        self._agent_id = asyncio.run(self._create_agent())
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> Report:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=60)
+        self.report.seconds = time.monotonic() - self._started
+        return self.report
+
+    def __enter__(self) -> LbLoad:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        if not self._stop.is_set():
+            self.stop()
+
+    def _session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(ssl=self.ssl, force_close=True, limit=200)
+        return aiohttp.ClientSession(connector=connector, timeout=self.timeout)
+
+    async def _create_agent(self) -> str:
+        async with self._session() as session:
+            body = {"name": f"load-{uuid.uuid4().hex[:10]}", "type": "toolbox", "config": {}}
+            async with session.post(
+                f"{self.base}/v1/agents", json=body, headers={"X-API-Key": self.api_key}
+            ) as reply:
+                data = await reply.json()
+                if reply.status != 201:
+                    raise RuntimeError(f"creating the load's agent: {reply.status} {data}")
+                return data["id"]
+
+    async def _run(self) -> None:
+        async with self._session() as session:
+            pending: set[asyncio.Task] = set()
+            start = time.monotonic()
+            reads = tasks = 0
+            while not self._stop.is_set():
+                elapsed = time.monotonic() - start
+                while reads < elapsed * self.rate:
+                    reads += 1
+                    pending.add(asyncio.create_task(self._read(session)))
+                while tasks < elapsed * self.task_rate:
+                    tasks += 1
+                    pending.add(asyncio.create_task(self._submit(session)))
+                pending = {t for t in pending if not t.done()}
+                await asyncio.sleep(0.005)
+            if pending:
+                await asyncio.wait(pending)
+
+    def _fail(self, what: str, outcome: str) -> None:
+        self.report.failures.append(
+            (round(time.monotonic() - self._started, 2), what, outcome[:200])
+        )
+
+    async def _read(self, session: aiohttp.ClientSession) -> None:
+        self.report.requests += 1
+        try:
+            async with session.get(f"{self.base}/v1/agents/{self._agent_id}") as reply:
+                body = await reply.text()
+                if reply.status != 200:
+                    self._fail("GET agent", f"{reply.status} {body}")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            self._fail("GET agent", f"{type(exc).__name__}: {exc}")
+
+    async def _submit(self, session: aiohttp.ClientSession) -> None:
+        self.report.requests += 1
+        body = {"agent_id": self._agent_id, "input": {"prompt": "2 * (3 + 4)"}}
+        try:
+            async with session.post(
+                f"{self.base}/v1/tasks", json=body, headers={"X-API-Key": self.api_key}
+            ) as reply:
+                text = await reply.text()
+                if reply.status != 202:
+                    self._fail("POST task", f"{reply.status} {text}")
+                    return
+                self.report.tasks.append(json.loads(text)["id"])
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            self._fail("POST task", f"{type(exc).__name__}: {exc}")
+
+    # -- after the run -------------------------------------------------------
+    def lost_tasks(self, timeout: float = 120.0) -> list[tuple[str, str]]:
+        """Tasks submitted during the run that did not succeed within `timeout` s."""
+        return asyncio.run(self._lost(timeout))
+
+    async def _lost(self, timeout: float) -> list[tuple[str, str]]:
+        deadline = time.monotonic() + timeout
+        lost: list[tuple[str, str]] = []
+        async with self._session() as session:
+            for task_id in self.report.tasks:
+                status = "unknown"
+                while time.monotonic() < deadline:
+                    try:
+                        async with session.get(f"{self.base}/v1/tasks/{task_id}?wait=10") as reply:
+                            status = (await reply.json()).get("status", f"HTTP {reply.status}")
+                    except (TimeoutError, aiohttp.ClientError) as exc:
+                        status = type(exc).__name__
+                    if status in ("succeeded", "failed"):
+                        break
+                if status != "succeeded":
+                    lost.append((task_id, status))
+        return lost
