@@ -64,7 +64,10 @@ lint: venv
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
 	@$(STAGE) ansible-lint ansible-lint --profile production
 
+# The monitoring role's unit tests use promtool and amtool (Debian's packages,
+# unpacked into .cache by scripts/ensure-monitoring-tools).
 unit: venv
+	@$(STAGE) monitoring-tools scripts/ensure-monitoring-tools
 	@$(STAGE) unit pytest tests/unit --junitxml=.cache/junit-unit.xml
 
 test-fast: lint unit

@@ -28,7 +28,7 @@ APT_PROXY = 'Acquire::http::Proxy "http://aptcache:3142";'
 # Every port the platform's policy names, SSH, and some that nothing allows.
 PORTS = os.environ.get(
     "SLIPWAY_SCAN_PORTS",
-    "21,22,25,53,80,111,443,2375,2376,3000,3306,5432,6379,8000,8080,8081,8443,9090,9091,9093,9100,9200,27017",
+    "21,22,25,53,80,111,443,2375,2376,3000,3306,5432,6379,8000,8080,8081,8443,9090,9091,9093,9100,9113,9121,9187,9200,27017",
 )
 XML_MARK = "==== nmap xml"
 GROUPS = {"lb1": "lb", "app1": "app", "app2": "app", "db1": "db", "mon1": "monitoring"}
@@ -36,7 +36,8 @@ GROUPS = {"lb1": "lb", "app1": "app", "app2": "app", "db1": "db", "mon1": "monit
 # What each vantage point may reach, per target group (playbooks/vars/firewall.yml
 # with the dev inventory): lb 80/443 from anywhere and its status page (8081)
 # from monitoring; app 8000 from lb and monitoring; db 5432/6379 from app and
-# monitoring; exporters (9100) from monitoring; SSH and the monitoring UIs
+# monitoring; exporters (node 9100 everywhere, Nginx 9113 on lb, Redis 9121
+# and PostgreSQL 9187 on db) from monitoring; SSH and the monitoring UIs
 # only from the admin networks (the controller), which none of these vantage
 # points is.
 ALLOWED = {
@@ -45,9 +46,9 @@ ALLOWED = {
     "app1": {"lb": {80, 443}, "app": set(), "db": {5432, 6379}, "monitoring": set()},
     "db1": {"lb": {80, 443}, "app": set(), "db": set(), "monitoring": set()},
     "mon1": {
-        "lb": {80, 443, 8081, 9100},
+        "lb": {80, 443, 8081, 9100, 9113},
         "app": {8000, 9100},
-        "db": {5432, 6379, 9100},
+        "db": {5432, 6379, 9100, 9121, 9187},
         "monitoring": {9100},
     },
 }

@@ -301,6 +301,91 @@ BAD_INPUT = {
     "postgres_backup/run": [
         ({"postgres_backup_run": "restore"}, "value of postgres_backup_run must be one of"),
     ],
+    "monitoring": [
+        (
+            {"monitoring_scrape_jobs": [{"job": "api", "hosts": ["app1", "app9"], "port": 8000}]},
+            "job api names app9, which the inventory does not have",
+        ),
+        (
+            {"monitoring_scrape_jobs": [{"job": "api", "hosts": ["app1"], "port": 0}]},
+            "job api needs a name of its own (letters, digits, _), a list of inventory hosts",
+        ),
+        (
+            {"monitoring_alert_receivers": [{"name": "ops", "type": "webhook", "url": ""}]},
+            "monitoring_alert_receivers: ops (webhook) has no url",
+        ),
+        (
+            {
+                "monitoring_alert_receivers": [
+                    {"name": "ops-slack", "type": "slack", "channel": "#o"}
+                ]
+            },
+            "ops-slack (slack) has no api_url, its secret incoming-webhook URL",
+        ),
+        (
+            {
+                "monitoring_alert_receivers": [
+                    {"name": "ops-mail", "type": "email", "to": "o@x.org"}
+                ]
+            },
+            "ops-mail (email) needs monitoring_smtp_smarthost and monitoring_smtp_from",
+        ),
+        (
+            {
+                "monitoring_alert_receivers": [
+                    {"name": "ops-mail", "type": "email", "to": "o@x.org"}
+                ],
+                "monitoring_smtp_smarthost": "smtp.example.com:587",
+                "monitoring_smtp_from": "alerts@example.com",
+                "monitoring_smtp_auth_username": "alerts",
+                "monitoring_smtp_auth_password": "",
+            },
+            "auth_username is set but its secret, monitoring_smtp_auth_password, is empty",
+        ),
+        (
+            {"monitoring_alert_receivers": [{"name": "pager", "type": "pagerduty"}]},
+            "pager has type pagerduty; it must be one of webhook, email, slack",
+        ),
+        (
+            {
+                "monitoring_alert_receivers": [
+                    {
+                        "name": "ops",
+                        "type": "webhook",
+                        "url": "https://h.example/x",
+                        "severities": ["info"],
+                    }
+                ]
+            },
+            "ops has severities other than critical and warning",
+        ),
+        ({"monitoring_level": "maximal"}, "value of monitoring_level must be one of"),
+        ({"monitoring_alert_for": {"InstanceDown": "soon"}}, "must be Prometheus durations"),
+        (
+            {"monitoring_blackbox_targets": [{"name": "site", "url": "lb1/health"}]},
+            "monitoring_blackbox_targets: site needs a name, an http:// or https:// url",
+        ),
+        (
+            {"monitoring_grafana_enabled": True, "monitoring_grafana_admin_password": ""},
+            "monitoring_grafana_enabled needs monitoring_grafana_admin_password",
+        ),
+    ],
+    "monitoring/exporters": [
+        (
+            {
+                "monitoring_postgres_exporter_enabled": True,
+                "monitoring_postgres_exporter_db_password": "",
+            },
+            "monitoring_postgres_exporter_db_password is empty",
+        ),
+        (
+            {
+                "monitoring_redis_exporter_enabled": True,
+                "monitoring_redis_exporter_redis_password": "",
+            },
+            "monitoring_redis_exporter_redis_password is empty",
+        ),
+    ],
 }
 # A valid app_stack setting that each case above spoils in one place.
 APP_STACK = {
@@ -324,6 +409,8 @@ BASE_VARS = {
     "postgres": DB_BASE,
     "redis": DB_BASE,
     "postgres_backup": DB_BASE,
+    # The dev inventory's receivers (the lab's webhook) would pass: none unless a case sets them.
+    "monitoring": {"monitoring_alert_receivers": [], "monitoring_grafana_enabled": False},
 }
 CASES = [
     pytest.param(role, i, role_vars, expected, id=f"{role}-{i}")
