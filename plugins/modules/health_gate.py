@@ -176,7 +176,7 @@ EXAMPLES = r"""
   slipway.ops.health_gate:
     checks:
       - url: http://127.0.0.1:8000/ready
-        json: {status: ok}
+        json: {status: ready}
     consecutive_successes: 3
     timeout: 120
     soak: 30
