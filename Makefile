@@ -24,7 +24,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site deploy-e2e test test-fast lint unit app-test app-images molecule integration bench bench-roles bench-audit bench-db lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site deploy-e2e test test-fast lint unit app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -93,6 +93,7 @@ molecule: lab app-images
 		"for s in $(ROLE_SCENARIOS); do molecule test -s \$$s || exit 1; done 2>&1 | { grep -v \"default/molecule.yml' glob failed\" || true; }"
 
 # deploy.yml end to end on the lab under load: a good release, bad ones, the lock.
+# Before `integration`: its last test takes the lab down and brings it up blank.
 deploy-e2e: site app-images
 	@$(STAGE) deploy-e2e molecule test -s deploy
 
@@ -102,7 +103,7 @@ integration: site app-images
 stage-log-reset:
 	@mkdir -p .cache && : > $(SLIPWAY_STAGE_LOG) && rm -f .cache/junit-*.xml
 
-test: stage-log-reset test-fast app-test molecule integration deploy-e2e
+test: stage-log-reset test-fast app-test molecule deploy-e2e integration
 	@echo
 	@echo "make test: all stages passed. Seconds per stage:"
 	@awk -F'\t' '{ printf "  %-16s %8s s  %s\n", $$1, $$2, $$3 }' $(SLIPWAY_STAGE_LOG)
@@ -123,6 +124,11 @@ bench-roles: lab app-images
 # db host, median of 3 (not while `molecule test -s db` runs: same instance).
 bench-db: lab
 	@$(STAGE) bench-db python tests/bench/db_backup.py
+
+# deploy.yml under load on the converged lab: a good release, every bad one and
+# the naive `compose up -d` side by side (about 25 min).
+bench-deploy: site app-images
+	@$(STAGE) bench-deploy python tests/bench/deploy_faults.py
 
 # The audit callback's overhead alone, on a lab that is already up.
 bench-audit: venv

@@ -73,6 +73,20 @@ def ansible_module(hosts: str, module: str, args: str) -> dict[str, dict]:
     return results
 
 
+def ansible_shell(hosts: str, command: str) -> str:
+    """Run one shell command on lab hosts at once (forks); raises if any host fails."""
+    done = subprocess.run(
+        ["ansible", hosts, "-i", "inventories/dev", "-m", "ansible.builtin.shell", "-a", command],
+        cwd=ROOT,
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ansible {hosts} -m shell -a {command!r}: {done.stdout[-2000:]}")
+    return done.stdout
+
+
 def ledgers() -> dict[str, dict]:
     found = ansible_module("app", "slipway.ops.release", "action=query")
     return {host: result["ledger"] for host, result in found.items()}
@@ -90,9 +104,17 @@ def running_releases() -> dict[str, str]:
     return releases
 
 
+RESTORED = re.compile(r"healthy\s+([0-9.]+) s and in rotation,\s+([0-9.]+) s after the failure")
+
+
 def restored_after(output: str) -> list[float]:
-    """Per failed host: seconds from failure detected to back in rotation (rescue_host.yml)."""
-    return [float(s) for s in re.findall(r"in rotation, ([0-9.]+) s after the failure", output)]
+    """Per failed host: seconds from failure detected to healthy on its previous release."""
+    return [float(healthy) for healthy, _ in RESTORED.findall(output)]
+
+
+def in_rotation_after(output: str) -> list[float]:
+    """Per failed host: seconds from failure detected to back in the load balancers' rotation."""
+    return [float(rotation) for _, rotation in RESTORED.findall(output)]
 
 
 def ready_after(output: str) -> list[float]:

@@ -139,6 +139,7 @@ EXAMPLES = r"""
 # Check a log:  python scripts/audit_verify.py .cache/audit/audit.jsonl
 """
 
+import atexit
 import os
 import time
 from pathlib import Path
@@ -214,6 +215,8 @@ class CallbackModule(CallbackBase):
                 self.disabled = True
                 return
             self._playbook = path
+            # Ctrl-C never reaches v2_playbook_on_stats; the interpreter's exit does.
+            atexit.register(self._end_interrupted)
         elif self.session.info:
             self.session.playbook_start(path)
 
@@ -292,6 +295,11 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_unreachable(self, result):
         self._record(result, "unreachable")
+
+    def _end_interrupted(self) -> None:
+        """End a run that stopped before its stats (Ctrl-C): its deploys are recorded as failed."""
+        if self.session is not None and self.session.info and not self.session.ended:
+            self.session.end({}, interrupted=True)
 
     def v2_playbook_on_stats(self, stats):
         if self.session is None:

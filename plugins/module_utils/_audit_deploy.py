@@ -108,14 +108,19 @@ class DeployTracker:
             summary["inferred"] = True
         return {"type": "deploy_outcome", "deploy": summary}
 
-    def finish(self, ts: str, run_failed: bool) -> list[dict]:
+    def finish(self, ts: str, run_failed: bool, interrupted: bool = False) -> list[dict]:
         """Outcomes for deploys that reported none: failed if the run failed, else success."""
         records = []
         for deploy in self.deploys.values():
             if not deploy.done:
                 failed = run_failed or deploy.failed_at is not None
                 outcome = "failed" if failed else "success"
-                if failed and "reason" not in deploy.fields:
+                if interrupted:
+                    deploy.fields["reason"] = (
+                        "the run was interrupted (Ctrl-C or a signal) before the deploy "
+                        "reported an outcome"
+                    )
+                elif failed and "reason" not in deploy.fields:
                     deploy.fields["reason"] = "the run ended before the deploy reported an outcome"
                 records.append(self.outcome(deploy, outcome, ts, inferred=True))
         return records

@@ -200,19 +200,25 @@ class AuditSession:
             except OSError as error:
                 self.warnings.append(f"slipway.ops.audit: cannot write the deploy index: {error}")
 
-    def end(self, host_stats: dict[str, dict[str, int]]) -> None:
-        """run_end, inferred deploy outcomes, metrics, push, traces. Call once."""
+    def end(self, host_stats: dict[str, dict[str, int]], interrupted: bool = False) -> None:
+        """run_end, inferred deploy outcomes, metrics, push, traces. Call once.
+
+        interrupted: the run was cut short (Ctrl-C, a signal) before Ansible's
+        own end of run; its open deploys are recorded as failed, saying so.
+        """
         if self.ended:
             return
         self.ended = True
         now = self.clock()
-        failed = any(s.get("failures") or s.get("unreachable") for s in host_stats.values())
-        for record in self.deploys.finish(iso(now), failed):
+        failed = interrupted or any(
+            s.get("failures") or s.get("unreachable") for s in host_stats.values()
+        )
+        for record in self.deploys.finish(iso(now), failed, interrupted=interrupted):
             self._deploy_record(record, now)
         self._write(
             {
                 "type": "run_end",
-                "outcome": "failed" if failed else "success",
+                "outcome": "interrupted" if interrupted else "failed" if failed else "success",
                 "duration_ms": round((now - self.started_at) * 1000),
                 "hosts": host_stats,
                 "records": self.records + 1,

@@ -169,14 +169,22 @@ def test_database_against_real_postgres_and_a_closed_port(platform, pg):
 
 
 def test_the_platform_at_strict_level_reports_its_security_gaps(platform):
-    """The API alone (no load balancer): no HSTS, and FastAPI's /openapi.json is served."""
+    """The API alone (no load balancer): no HSTS; any listed path that answers is reported."""
     api = platform.api()
-    result = suite(api, checks=["security_posture"], fail_on=["critical", "high"])
+    # /version stands in for a debug endpoint someone left open: it answers 200.
+    paths = ["/docs", "/redoc", "/openapi.json", "/version"]
+    result = suite(
+        api,
+        checks=["security_posture"],
+        fail_on=["critical", "high"],
+        security={"debug_paths": paths},
+    )
     check = by_name(result)["security_posture"]
     assert check["metrics"]["unauthenticated_post_status"] == 401
     assert "missing header(s) Strict-Transport-Security, X-Content-Type-Options" in check["message"]
     assert "TLS not checked: base_url is plaintext http" in check["message"]
-    assert check["metrics"]["debug_paths"]["/docs"] == 404
-    # FastAPI serves its schema unless openapi_url=None: strict says so.
-    assert check["metrics"]["debug_paths"]["/openapi.json"] == 200
-    assert "debug endpoint(s) exposed: /openapi.json (200)" in check["message"]
+    # The platform serves neither its docs nor its schema.
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert check["metrics"]["debug_paths"][path] == 404, path
+    assert check["metrics"]["debug_paths"]["/version"] == 200
+    assert "debug endpoint(s) exposed: /version (200)" in check["message"]

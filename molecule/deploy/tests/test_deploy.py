@@ -19,7 +19,14 @@ import pytest
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 sys.path.insert(0, str(ROOT))
 
-from tests.lab_deploy import ansible_module, deploy, ledgers, restored_after, running_releases  # noqa: E402
+from tests.lab_deploy import (  # noqa: E402
+    ansible_module,
+    deploy,
+    in_rotation_after,
+    ledgers,
+    restored_after,
+    running_releases,
+)
 from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
 
 GOOD, OLD = "1.1.0", "1.0.0"
@@ -73,7 +80,8 @@ def test_bad_release_is_rolled_back_with_no_failed_request(on_good, api_key, rel
     restored = restored_after(out)
     print(
         f"\nbad release {release}: run failed={rc != 0} in {seconds:.1f} s; "
-        f"restored after {restored} s; {report.summary()}; lost tasks {len(lost)}"
+        f"healthy on {GOOD} after {restored} s, in rotation after {in_rotation_after(out)} s; "
+        f"{report.summary()}; lost tasks {len(lost)}"
     )
     assert rc != 0, "a bad release fails the run"
     assert f"(trigger: {trigger})" in out, out[-3000:]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
 import time
 
 import ansible_runner
@@ -225,3 +227,38 @@ def test_a_vaulted_extra_var_is_redacted_whatever_its_name(tmp_path):
     assert records(audit)[0]["extra_vars"]["release_note"] == "********"
     for path in (p for p in audit.rglob("*") if p.is_file()):
         assert SECRET not in path.read_text(errors="replace"), path
+
+
+def test_an_interrupted_deploy_is_recorded_as_failed_saying_so(tmp_path):
+    """Ctrl-C never reaches the end-of-run callback: the log still closes the run and the deploy."""
+    audit = tmp_path / "audit"
+    proc = subprocess.Popen(
+        [
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            "tests/unit/plugins/callback/playbooks/audit_interrupted.yml",
+        ],
+        cwd=ROOT,
+        env=ansible_env(SLIPWAY_AUDIT_DIR=str(audit)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "Wait for the operator's Ctrl-C" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0, seen + out
+    found = records(audit)
+    assert found[-1]["type"] == "run_end"
+    assert found[-1]["outcome"] == "interrupted"
+    outcome = next(r for r in found if r["type"] == "deploy_outcome")["deploy"]
+    assert outcome["id"] == "deploy-interrupted"
+    assert outcome["outcome"] == "failed"
+    assert outcome["reason"].startswith("the run was interrupted (Ctrl-C or a signal)")
+    report = run([*VERIFY, str(audit / "audit.jsonl")])
+    assert report.returncode == 0, report.stdout

@@ -1,4 +1,4 @@
-"""Every module's documentation renders: `ansible-doc slipway.ops.<module>` works."""
+"""Every module's and filter's documentation renders: `ansible-doc slipway.ops.<name>` works."""
 
 from __future__ import annotations
 
@@ -6,15 +6,18 @@ import pytest
 
 from tests.conftest import ROOT, ansible_env, run
 
-MODULES = sorted(
-    p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if p.stem != "__init__"
+PLUGINS = sorted(
+    (kind, p.stem)
+    for kind, folder in (("module", "modules"), ("filter", "filter"))
+    for p in (ROOT / "plugins" / folder).glob("*.py")
+    if p.stem != "__init__"
 )
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_ansible_doc_renders(name):
+@pytest.mark.parametrize(("kind", "name"), PLUGINS)
+def test_ansible_doc_renders(kind, name):
     env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
-    result = run(["ansible-doc", "-t", "module", f"slipway.ops.{name}"], env=env, timeout=120)
+    result = run(["ansible-doc", "-t", kind, f"slipway.ops.{name}"], env=env, timeout=120)
     assert result.returncode == 0, result.stdout
     assert f"slipway.ops.{name}" in result.stdout
     assert "[WARNING]" not in result.stdout, result.stdout
