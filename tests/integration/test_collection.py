@@ -48,7 +48,11 @@ def test_artifact_installs_offline_and_runs_outside_the_checkout(tmp_path):
         cwd=elsewhere,
         env=env,
     )
-    assert "Release v1 was not deployed" in deploy.stdout, deploy.stdout
+    # An inventory without app hosts: refused, naming the group, from the installed collection.
+    assert deploy.returncode != 0
+    assert (
+        "Release v1 was not deployed: the inventory has no host in the group app" in deploy.stdout
+    ), deploy.stdout
     assert str(ROOT) not in deploy.stdout.replace(os.fspath(elsewhere), "")
 
     doc = run(["ansible-doc", "-t", "role", "slipway.ops.apt_proxy"], cwd=elsewhere, env=env)

@@ -122,6 +122,8 @@ def published_probe(scanner_image):
     assert push.returncode == 0, push.stdout
     app1 = lab_host("app1")
     app1.run("docker rm -f slipway-firewall-probe")
+    # node_exporter holds 9100 on every host: step it aside while the probe has the port.
+    app1.run_expect([0], "systemctl stop prometheus-node-exporter")
     app1.run_expect(
         [0],
         "docker run -d --name slipway-firewall-probe -p 9100:8000 "
@@ -129,6 +131,7 @@ def published_probe(scanner_image):
     )
     yield LAB_HOSTS["app1"]["lab_ip"]
     app1.run("docker rm -f slipway-firewall-probe")
+    app1.run_expect([0], "systemctl start prometheus-node-exporter")
 
 
 @pytest.mark.parametrize(("vantage", "state"), [("mon1", "open"), ("lb1", "filtered")])
