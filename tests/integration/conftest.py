@@ -55,3 +55,9 @@ def each_lab_host(request):
 @pytest.fixture
 def lb1():
     return lab_host("lb1")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """test_lab_recovery.py takes the lab down and brings it up blank: it runs last,
+    whatever the other files are named."""
+    items.sort(key=lambda item: item.fspath.basename == "test_lab_recovery.py")

@@ -1,7 +1,7 @@
 """The lab recovers from leftovers of earlier runs, and comes down cleanly.
 
 These tests break the running lab on purpose, then bring it up again; they run
-last (file order) and leave the lab up.
+last (tests/integration/conftest.py orders them so) and leave the lab up.
 """
 
 from __future__ import annotations
