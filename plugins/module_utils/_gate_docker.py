@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import urllib.parse
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from ansible_collections.slipway.ops.plugins.module_utils._gate_policy import (
     RESOURCES,
     Outcome,
 )
+from ansible_collections.slipway.ops.plugins.module_utils._unix_http import UnixHTTPConnection
 
 # Containers in these states when the gate starts are left alone (one-offs, stopped ones).
 NOT_WATCHED_AT_START = ("exited", "dead", "removing")
@@ -33,24 +33,6 @@ NOT_WATCHED_AT_START = ("exited", "dead", "removing")
 
 class DockerError(Exception):
     """The Engine could not be asked, or did not like the question."""
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP over a unix socket: what the Docker Engine listens on."""
-
-    def __init__(self, socket_path: str, timeout: float = 10.0):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class Docker:

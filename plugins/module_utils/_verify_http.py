@@ -18,6 +18,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+from ansible_collections.slipway.ops.plugins.module_utils._unix_http import UnixHTTPConnection
+
 
 @dataclass
 class Reply:
@@ -82,24 +84,6 @@ class _SNIConnection(http.client.HTTPSConnection):
     def connect(self):
         http.client.HTTPConnection.connect(self)
         self.sock = self._context.wrap_socket(self.sock, server_hostname=self._sni)
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over a unix socket (the Docker Engine API)."""
-
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class Endpoint:
@@ -185,7 +169,7 @@ class Endpoint:
 
 def unix_get(socket_path: str, path: str, timeout: float = 10.0) -> Reply:
     """GET over a unix socket."""
-    conn = _UnixConnection(socket_path, timeout)
+    conn = UnixHTTPConnection(socket_path, timeout)
     began = time.monotonic()
     try:
         conn.request("GET", path, headers={"Host": "localhost"})
