@@ -6,7 +6,6 @@ talk to the platform run against the real one in tests/app/test_verify_checks.py
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import ssl
@@ -19,12 +18,10 @@ import pytest
 from ansible_collections.slipway.ops.plugins.module_utils import _verify_checks as checks
 from ansible_collections.slipway.ops.plugins.module_utils._verify_http import (
     Endpoint,
-    unix_get,
 )
 
 from tests.certs import self_signed
-
-DOCKER_SOCKET = "/var/run/docker.sock"
+from tests.unit.plugins.conftest import IMAGE, needs_docker
 
 
 def opts(**over):
@@ -317,28 +314,23 @@ def test_performance_counts_refused_connections_as_errors(closed_port):
 
 # ---- rollback_capability: the local Docker Engine ---------------------------------
 
-needs_docker = pytest.mark.skipif(
-    not os.path.exists(DOCKER_SOCKET), reason="no Docker Engine on this machine"
-)
-
 
 @needs_docker
-def test_rollback_finds_an_image_the_engine_has():
-    images = unix_get(DOCKER_SOCKET, "/images/json").json()
-    tags = [t for image in images for t in image.get("RepoTags") or [] if ":" in t]
-    tags = [t for t in tags if not t.endswith(":<none>")]
-    if not tags:
-        pytest.skip("the Docker Engine has no tagged image")
-    image, tag = tags[0].rsplit(":", 1)
-    rollback = {"previous_release": tag, "image": image}
+def test_rollback_finds_an_image_the_engine_has(engine):
+    image, tag = IMAGE.rsplit(":", 1)
+    rollback = {"previous_release": tag, "image": image, "docker_socket": engine}
     outcome = checks.check_rollback_capability(endpoint(), opts(rollback=rollback), False)
     assert outcome.passed, outcome.message
     assert outcome.metrics["image_id"].startswith("sha256:")
 
 
 @needs_docker
-def test_rollback_fails_when_the_previous_image_is_gone():
-    rollback = {"previous_release": "0.0.0-never", "image": "slipway/agent-platform"}
+def test_rollback_fails_when_the_previous_image_is_gone(engine):
+    rollback = {
+        "previous_release": "0.0.0-never",
+        "image": "slipway/agent-platform",
+        "docker_socket": engine,
+    }
     outcome = checks.check_rollback_capability(endpoint(), opts(rollback=rollback), False)
     assert not outcome.passed
     assert outcome.message == (
