@@ -11,11 +11,16 @@ import os
 import re
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_PORTS = {"app1": 18001, "app2": 18002}
+# mon1's Prometheus, Alertmanager and Pushgateway, published on the controller.
+PROMETHEUS = "http://127.0.0.1:19090"
+ALERTMANAGER = "http://127.0.0.1:19093"
+PUSHGATEWAY = "http://127.0.0.1:19091"
 
 
 def ansible_env() -> dict[str, str]:
@@ -23,6 +28,9 @@ def ansible_env() -> dict[str, str]:
     env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
     env["ANSIBLE_FORCE_COLOR"] = "false"
+    # The audit callback pushes each run's metrics to the lab's Pushgateway, as
+    # a production controller does to its own (the deploy alerts read them).
+    env.setdefault("SLIPWAY_AUDIT_PUSHGATEWAY_URL", PUSHGATEWAY)
     for name in (
         "ANSIBLE_INVENTORY",
         "ANSIBLE_ROLES_PATH",
@@ -120,3 +128,21 @@ def in_rotation_after(output: str) -> list[float]:
 def ready_after(output: str) -> list[float]:
     """Per gated host: seconds from the release started to the gate's first pass (gate.yml)."""
     return [float(s) for s in re.findall(r": ready after ([0-9.]+) s, soaked", output)]
+
+
+def get_json(url: str) -> dict | list:
+    """GET one of the lab URLs above (http only, never a caller's)."""
+    with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310
+        return json.load(reply)
+
+
+def prometheus_values(query: str) -> list[tuple[dict, float]]:
+    """(labels, value) of each series of an instant query to the lab's Prometheus."""
+    found = get_json(f"{PROMETHEUS}/api/v1/query?" + urllib.parse.urlencode({"query": query}))
+    return [(s["metric"], float(s["value"][1])) for s in found["data"]["result"]]
+
+
+def active_alerts(name: str) -> list[dict]:
+    """The labels of each active alert of that name in the lab's Alertmanager."""
+    query = urllib.parse.urlencode({"filter": f'alertname="{name}"', "active": "true"})
+    return [alert["labels"] for alert in get_json(f"{ALERTMANAGER}/api/v2/alerts?{query}")]

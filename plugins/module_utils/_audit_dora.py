@@ -51,6 +51,11 @@ class EnvironmentFigures:
     outcomes: Counter = field(default_factory=Counter)
     rollbacks: Counter = field(default_factory=Counter)
     last_success: float | None = None
+    # When the last deploy ended with each failed outcome, and the last rollback
+    # by each trigger: alert rules read "in the last hour" from these gauges,
+    # which, unlike increase() over a counter, see a series' first value.
+    last_failure: dict[str, float] = field(default_factory=dict)
+    last_rollback: dict[str, float] = field(default_factory=dict)
     deploys_per_day: float = 0.0
     lead_time: float | None = None
     change_failure_rate: float | None = None
@@ -75,11 +80,17 @@ def figures(
         for finished, deploy in history:
             if _is_rollback(deploy):
                 if deploy["outcome"] == "success":
-                    fig.rollbacks[str(deploy.get("trigger") or "manual")] += 1
+                    trigger = str(deploy.get("trigger") or "manual")
+                    fig.rollbacks[trigger] += 1
+                    fig.last_rollback[trigger] = finished
                 continue
             fig.outcomes[deploy["outcome"]] += 1
+            if deploy["outcome"] in FAILURES:
+                fig.last_failure[deploy["outcome"]] = finished
             if deploy["outcome"] == "rolled_back":
-                fig.rollbacks[str(deploy.get("trigger") or "unknown")] += 1
+                trigger = str(deploy.get("trigger") or "unknown")
+                fig.rollbacks[trigger] += 1
+                fig.last_rollback[trigger] = finished
             if deploy["outcome"] == "success":
                 fig.last_success = finished
         _window_figures(fig, history, since, window_days)

@@ -292,6 +292,16 @@ class AuditSession:
                 "gauge",
                 "When the last successful deploy ended.",
             ),
+            "last_failure": Family(
+                "slipway_last_failed_deploy_timestamp_seconds",
+                "gauge",
+                "When the last deploy that failed or was rolled back ended, by outcome.",
+            ),
+            "last_rollback": Family(
+                "slipway_last_rollback_timestamp_seconds",
+                "gauge",
+                "When the last rollback ended, by trigger.",
+            ),
             "freq": Family(
                 "slipway_dora_deployment_frequency_per_day",
                 "gauge",
@@ -320,6 +330,10 @@ class AuditSession:
                 fams["rollbacks"].add(count, environment=env, trigger=trigger)
             if fig.last_success is not None:
                 fams["last"].add(round(fig.last_success, 3), environment=env)
+            for outcome, moment in sorted(fig.last_failure.items()):
+                fams["last_failure"].add(round(moment, 3), environment=env, outcome=outcome)
+            for trigger, moment in sorted(fig.last_rollback.items()):
+                fams["last_rollback"].add(round(moment, 3), environment=env, trigger=trigger)
             fams["freq"].add(round(fig.deploys_per_day, 6), environment=env)
             for key, value in (
                 ("lead", fig.lead_time),

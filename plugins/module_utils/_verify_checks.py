@@ -69,7 +69,7 @@ DEFAULTS = {
     "integrations": [],
     "monitoring": {"prometheus_url": "", "job": "", "instance": ""},
     "rollback": {"previous_release": "", "image": "", "docker_socket": "/var/run/docker.sock"},
-    "backup": {"last_success_timestamp": 0, "max_age_hours": 26},
+    "backup": {"last_success_timestamp": 0, "metric": "", "max_age_hours": 26},
 }
 
 PG_SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL's SSLRequest message
@@ -405,26 +405,30 @@ def prometheus_selector(job: str, instance: str) -> str:
     return "up{" + ",".join(labels) + "}"
 
 
+def prometheus_query(ep: Endpoint, prometheus_url: str, query: str) -> tuple[Endpoint, list | str]:
+    """(Prometheus's endpoint, the instant vector's series) or, when the query
+    failed, (endpoint, one line saying why)."""
+    url = prometheus_url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    prom, path = ep.sibling(url)
+    try:
+        reply = prom.request("GET", path)
+    except OSError as error:
+        return prom, f"Prometheus at {prometheus_url}: {describe(error)}"
+    data = reply.json() or {}
+    if reply.status != 200 or data.get("status") != "success":
+        return prom, f"Prometheus query {query}: {reply.reason()}"
+    return prom, data.get("data", {}).get("result", [])
+
+
 def check_monitoring(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
     mon = opts["monitoring"]
     if not mon["prometheus_url"]:
         return skipped("not configured: monitoring.prometheus_url is empty")
     query = prometheus_selector(mon["job"], mon["instance"])
-    url = (
-        mon["prometheus_url"].rstrip("/")
-        + "/api/v1/query?"
-        + urllib.parse.urlencode({"query": query})
-    )
-    prom, path = ep.sibling(url)
     metrics: dict = {"query": query}
-    try:
-        reply = prom.request("GET", path)
-    except OSError as error:
-        return failed(f"Prometheus at {mon['prometheus_url']}: {describe(error)}", **metrics)
-    data = reply.json() or {}
-    if reply.status != 200 or data.get("status") != "success":
-        return failed(f"Prometheus query {query}: {reply.reason()}", **metrics)
-    series = data.get("data", {}).get("result", [])
+    prom, series = prometheus_query(ep, mon["prometheus_url"], query)
+    if isinstance(series, str):
+        return failed(series, **metrics)
     metrics["targets"] = len(series)
     if not series:
         return failed(
@@ -494,11 +498,33 @@ def epoch_of(value) -> float:
     return moment.timestamp()
 
 
+def backup_stamp_from_prometheus(ep: Endpoint, opts: dict) -> tuple[float | None, str]:
+    """(the newest value of backup.metric, '') or (None, why there is none)."""
+    metric, url = opts["backup"]["metric"], opts["monitoring"]["prometheus_url"]
+    query = f"max({metric})"
+    _, series = prometheus_query(ep, url, query)
+    if isinstance(series, str):
+        return None, series
+    if not series:
+        return None, f"Prometheus has no {metric} series: no backup has reported a success"
+    return float(series[0]["value"][1]), ""
+
+
 def check_backup_freshness(ep: Endpoint, opts: dict, check_mode: bool, now=None) -> suite.Outcome:
     backup = opts["backup"]
     stamp = backup["last_success_timestamp"]
+    if (not stamp or stamp in ("0", 0)) and backup["metric"]:
+        if not opts["monitoring"]["prometheus_url"]:
+            return skipped(
+                f"not configured: backup.metric {backup['metric']} needs monitoring.prometheus_url"
+            )
+        stamp, why = backup_stamp_from_prometheus(ep, opts)
+        if stamp is None:
+            return failed(why, metric=backup["metric"])
     if not stamp or stamp in ("0", 0):
-        return skipped("not configured: backup.last_success_timestamp is 0")
+        return skipped(
+            "not configured: backup.last_success_timestamp is 0 and backup.metric is empty"
+        )
     try:
         last = epoch_of(stamp)
     except ValueError:
@@ -717,12 +743,13 @@ def run_suite(params: dict, check_mode: bool = False) -> dict:
         else:
             runner = lambda fn=RUNNERS[check.name]: fn(ep, opts, check_mode)  # noqa: E731
         results.append(suite.run_one(check, severity, runner))
-    outcome, failed_checks, _ = suite.verdict(results, opts["fail_on"])
+    outcome, failed_checks, blocking = suite.verdict(results, opts["fail_on"])
     return {
         "results": results,
         "summary": suite.summarize(results),
         "failed_checks": failed_checks,
         "verdict": outcome,
+        "trigger": suite.trigger(blocking),
         "validation_level": opts["validation_level"],
         "scope": opts["scope"],
         "base_url": opts["base_url"],

@@ -28,6 +28,16 @@ RECORD_KEYS = (
 )
 
 
+# The rollback trigger a failed check names (the release ledger's vocabulary);
+# a check not listed here names HEALTH.
+HEALTH = "health_check_failure"
+TRIGGER_OF = {
+    "performance_baseline": "performance_degradation",
+    "security_posture": "security_violation",
+    "rollback_capability": "deployment_failure",
+}
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -35,6 +45,10 @@ class Check:
     severity: str
     level: str  # the lowest validation level that selects it
     proves: str  # one line for the docs and for `checks` errors
+
+    @property
+    def trigger(self) -> str:
+        return TRIGGER_OF.get(self.name, HEALTH)
 
 
 CATALOGUE: tuple[Check, ...] = (
@@ -192,6 +206,13 @@ def verdict(results: list[dict], fail_on: list[str]) -> tuple[str, list[str], li
     failures = [r for r in results if not r["passed"] and not r["skipped"]]
     blocking = [r for r in failures if r["severity"] in fail_on]
     return ("failed" if blocking else "passed"), [r["test_name"] for r in failures], blocking
+
+
+def trigger(blocking: list[dict]) -> str:
+    """The trigger of a failed verdict: that of its first blocking check, in
+    catalogue order (a dead /health outranks the slow answers it causes); ''
+    when nothing blocks."""
+    return BY_NAME[blocking[0]["test_name"]].trigger if blocking else ""
 
 
 def message(results: list[dict], fail_on: list[str], level: str) -> str:

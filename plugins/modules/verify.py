@@ -196,7 +196,8 @@ options:
         type: path
         default: /var/run/docker.sock
   backup:
-    description: C(backup_freshness) settings; skipped when the timestamp is 0.
+    description:
+      - C(backup_freshness) settings; skipped when the timestamp is 0 and no metric is named.
     type: dict
     default: {}
     suboptions:
@@ -204,6 +205,15 @@ options:
         description: When the last backup succeeded (epoch seconds or ISO-8601).
         type: raw
         default: 0
+      metric:
+        description:
+          - A Prometheus metric whose value is the epoch of a successful backup, read at
+            O(monitoring.prometheus_url) as C(max(<metric>)) when O(backup.last_success_timestamp)
+            is 0 (for example C(slipway_backup_last_success_timestamp_seconds), which
+            the postgres_backup role exports).
+          - No series at all fails the check (backups are configured and none has reported).
+        type: str
+        default: ''
       max_age_hours: {description: Oldest acceptable age of that backup., type: float, default: 26}
 seealso:
   - name: The verification suite
@@ -278,6 +288,16 @@ verdict:
   description: C(failed) when a check with a severity in O(fail_on) failed, else C(passed).
   returned: always
   type: str
+trigger:
+  description:
+    - The rollback trigger of a failed verdict, from its first blocking check in catalogue
+      order; empty when the verdict is C(passed).
+    - C(performance_degradation) for C(performance_baseline), C(security_violation) for
+      C(security_posture), C(deployment_failure) for C(rollback_capability), else
+      C(health_check_failure).
+  returned: always
+  type: str
+  sample: health_check_failure
 validation_level:
   description: The level run.
   returned: always
@@ -406,6 +426,7 @@ def argument_spec() -> dict:
             "default": {},
             "options": {
                 "last_success_timestamp": {"type": "raw", "default": 0},
+                "metric": {"type": "str", "default": ""},
                 "max_age_hours": {"type": "float", "default": 26},
             },
         },

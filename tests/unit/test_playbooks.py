@@ -66,6 +66,11 @@ def test_deploy_without_a_release_names_the_variable():
         ({"slipway_deploy_lock_host": "db1"}, "slipway_deploy_lock_host must be an app host"),
         ({"slipway_deploy_lock_ttl": 5}, "slipway_deploy_lock_ttl must be at least 60 s, got 5."),
         ({"slipway_deploy_canary_soak": -1}, "slipway_deploy_canary_soak must not be negative."),
+        (
+            {"slipway_verify_backup_max_age_hours": "a day"},
+            "slipway_verify_backup_max_age_hours must be a number of hours above 0, got a day.",
+        ),
+        ({"slipway_verify_backup_max_age_hours": 0}, "must be a number of hours above 0, got 0."),
     ],
 )
 def test_deploy_refuses_bad_input_before_the_lock(extra, expected):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,16 +21,22 @@ ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve(
 sys.path.insert(0, str(ROOT))
 
 from tests.lab_deploy import (  # noqa: E402
+    active_alerts,
     ansible_module,
     deploy,
     in_rotation_after,
     ledgers,
+    prometheus_values,
     restored_after,
     running_releases,
 )
 from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
 
 GOOD, OLD = "1.1.0", "1.0.0"
+STARTED = time.time()
+# From a run's end to its alert in Alertmanager: the push, a 5 s scrape, a 5 s
+# rule evaluation (the lab's intervals), with room for a loaded machine.
+ALERT_DEADLINE_S = 90
 RESTORE_TARGET_S = 20.0
 # Keep a bad release's gate short: the matrix has many of them.
 FAST = ["-e", "slipway_deploy_gate_timeout=45"]
@@ -93,6 +100,27 @@ def test_bad_release_is_rolled_back_with_no_failed_request(on_good, api_key, rel
     for host, ledger in ledgers().items():
         assert ledger["current"] == GOOD, host
         assert ledger["history"][-1]["outcome"] in ("rolled_back", "failed"), ledger["history"][-3:]
+
+
+def test_the_rollbacks_reach_prometheus_and_alert(on_good):
+    """The audit callback pushed the bad releases' runs to mon1's Pushgateway: the
+    rollback's timestamp is in Prometheus and RollbackHappened is active in
+    Alertmanager, labelled with its trigger (docs/monitoring.md)."""
+    rollbacks = 'slipway_last_rollback_timestamp_seconds{trigger="health_check_failure"}'
+    deadline = time.monotonic() + ALERT_DEADLINE_S
+    while True:
+        pushed = [value for _, value in prometheus_values(rollbacks) if value >= STARTED]
+        firing = [
+            a
+            for a in active_alerts("RollbackHappened")
+            if a.get("trigger") == "health_check_failure"
+        ]
+        if (pushed and firing) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert pushed, f"no {rollbacks} at or after {STARTED:.0f} in Prometheus"
+    assert firing, "no active RollbackHappened alert with trigger health_check_failure"
+    assert firing[0]["severity"] == "warning"
 
 
 def test_tag_absent_from_the_registry_changes_no_host(on_good):

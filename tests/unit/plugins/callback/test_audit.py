@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -149,6 +150,16 @@ def test_metrics_are_written_for_the_textfile_collector(audited):
     assert 'slipway_deploys_total{environment="probe",outcome="success"} 1' in audit
     assert 'slipway_deploys_total{environment="probe",outcome="rolled_back"} 1' in audit
     assert 'slipway_rollbacks_total{environment="probe",trigger="health_gate"} 1' in audit
+    # The alert rules' "in the last hour": when the last rollback and failure ended.
+    stamps = dict(re.findall(r"^(slipway_last_\w+_timestamp_seconds\{[^}]*\}) (\S+)$", audit, re.M))
+    rolled_back = (
+        'slipway_last_failed_deploy_timestamp_seconds{environment="probe",outcome="rolled_back"}'
+    )
+    by_trigger = (
+        'slipway_last_rollback_timestamp_seconds{environment="probe",trigger="health_gate"}'
+    )
+    assert stamps[rolled_back] == stamps[by_trigger]
+    assert abs(float(stamps[by_trigger]) - time.time()) < 3600
     assert 'slipway_dora_change_failure_ratio{environment="probe"} 0.5' in audit
     assert "slipway_last_successful_deploy_timestamp_seconds" in audit
     assert f"slipway_audit_chain_head_seq {len(records(audited))}" in audit

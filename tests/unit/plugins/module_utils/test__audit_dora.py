@@ -31,6 +31,12 @@ def test_counters_cover_all_history_and_dora_the_window():
     assert fig.outcomes == {"success": 3, "rolled_back": 1, "failed": 1, "refused": 1}
     assert fig.rollbacks == {"health_gate": 1}
     assert fig.last_success == parse_time("2030-01-20T01:00:00Z")
+    # Over all history, like the counters: the alert rules' "in the last hour".
+    assert fig.last_failure == {
+        "rolled_back": parse_time("2030-01-12T10:30:00Z"),
+        "failed": parse_time("2030-01-20T00:00:00Z"),
+    }
+    assert fig.last_rollback == {"health_gate": parse_time("2030-01-12T10:30:00Z")}
     assert fig.deploys_per_day == pytest.approx(2 / 30)
     assert fig.lead_time == pytest.approx(3.5 * HOUR)  # median of 2 h and 5 h
     assert fig.change_failure_rate == pytest.approx(2 / 4)  # refused is not a change
@@ -53,6 +59,7 @@ def test_rollback_runs_count_as_rollbacks_and_restore_service():
     ]
     fig = figures(history, NOW)["production"]
     assert fig.rollbacks == {"manual": 1}
+    assert fig.last_rollback == {"manual": parse_time("2030-01-20T00:15:00Z")}
     assert fig.outcomes == {"failed": 1}
     assert fig.change_failure_rate == 1.0
     assert fig.time_to_restore == pytest.approx(900)

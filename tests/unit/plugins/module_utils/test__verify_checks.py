@@ -480,6 +480,7 @@ def test_run_suite_against_nothing_fails_with_the_reasons(closed_port):
     result = checks.run_suite({"base_url": closed_port, "validation_level": "basic"})
     assert result["verdict"] == "failed"
     assert result["failed_checks"] == ["health", "service_availability"]
+    assert result["trigger"] == "health_check_failure"
     assert result["msg"].startswith(
         f"verification failed: health (critical): {closed_port} did not answer: connection refused"
     )
@@ -501,3 +502,38 @@ def test_severity_overrides_and_skip_by_request(closed_port):
     assert by_name["service_availability"]["severity"] == "low"
     assert result["verdict"] == "passed"
     assert result["failed_checks"] == ["service_availability"]
+    assert result["trigger"] == ""
+
+
+def test_backup_freshness_reads_the_metric_from_prometheus(prometheus):
+    url, state = prometheus
+    now = 1_700_000_000.0
+    metric = "slipway_backup_last_success_timestamp_seconds"
+    settings = opts(monitoring={"prometheus_url": url}, backup={"metric": metric})
+    state["series"] = [{"metric": {}, "value": [now, str(now - 2 * 3600)]}]
+    fresh = checks.check_backup_freshness(endpoint(), settings, False, now=now)
+    assert fresh.passed, fresh.message
+    assert not fresh.skipped
+    assert fresh.message == "last good backup 2.0 h ago (limit 26 h)"
+    assert "query=max%28slipway_backup_last_success_timestamp_seconds%29" in state["queries"][0]
+    state["series"] = [{"metric": {}, "value": [now, str(now - 30 * 3600)]}]
+    stale = checks.check_backup_freshness(endpoint(), settings, False, now=now)
+    assert stale.message == "last good backup 30.0 h ago, over the 26 h limit"
+    # Backups configured and none reported: a failure, not a skip.
+    state["series"] = []
+    none = checks.check_backup_freshness(endpoint(), settings, False, now=now)
+    assert (none.passed, none.skipped) == (False, False)
+    assert none.message == f"Prometheus has no {metric} series: no backup has reported a success"
+
+
+def test_backup_freshness_from_a_metric_needs_prometheus(closed_port):
+    metric = {"metric": "slipway_backup_last_success_timestamp_seconds"}
+    alone = checks.check_backup_freshness(endpoint(), opts(backup=metric), False)
+    assert alone.skipped
+    assert alone.message.endswith("needs monitoring.prometheus_url")
+    gone = opts(monitoring={"prometheus_url": closed_port}, backup=metric)
+    outcome = checks.check_backup_freshness(endpoint(), gone, False)
+    assert (outcome.passed, outcome.message) == (
+        False,
+        f"Prometheus at {closed_port}: connection refused",
+    )

@@ -137,3 +137,21 @@ def test_the_failure_message_names_each_blocking_check_with_severity_and_reason(
 def test_skipped_checks_never_fail():
     results = results_of(("monitoring", "critical", "skip"))
     assert suite.verdict(results, ["critical"])[:2] == ("passed", [])
+
+
+@pytest.mark.parametrize(
+    ("failing", "fail_on", "trigger"),
+    [
+        (["performance_baseline"], ["critical", "high"], "performance_degradation"),
+        (["security_posture"], ["critical", "high"], "security_violation"),
+        (["rollback_capability"], ["critical", "high"], "deployment_failure"),
+        (["api_endpoints"], ["critical"], "health_check_failure"),
+        # A dead /health outranks the slow answers it causes.
+        (["health", "performance_baseline"], ["critical", "high"], "health_check_failure"),
+        # A failure below fail_on names no trigger: the verdict passed.
+        (["performance_baseline"], ["critical"], ""),
+    ],
+)
+def test_a_failed_verdict_names_the_trigger_of_its_first_blocking_check(failing, fail_on, trigger):
+    results = results_of(*[(name, suite.BY_NAME[name].severity, "fail") for name in failing])
+    assert suite.trigger(suite.verdict(results, fail_on)[2]) == trigger
