@@ -6,6 +6,7 @@ benchmark (tests/bench/deploy_faults.py).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -123,6 +124,22 @@ def restored_after(output: str) -> list[float]:
 def in_rotation_after(output: str) -> list[float]:
     """Per failed host: seconds from failure detected to back in the load balancers' rotation."""
     return [float(rotation) for _, rotation in RESTORED.findall(output)]
+
+
+# profile_tasks prints, before each task, the previous task's duration.
+TASK_TIMING = re.compile(
+    r"^TASK \[(?P<task>[^\]]+)\].*\n[^\n]*\((?P<h>\d+):(?P<m>\d\d):(?P<s>[\d.]+)\)", re.MULTILINE
+)
+
+
+def rescue_timeline(output: str) -> str:
+    """Each task of the rescues with its seconds, for a message when a rollback was slow."""
+    tasks = [(m["task"], int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"]))
+             for m in TASK_TIMING.finditer(output)]  # fmt: skip
+    # Pair each task with the duration printed under the next one.
+    lines = [f"{seconds:6.2f} s  {task}" for (task, _), (_, seconds) in itertools.pairwise(tasks)]
+    start = next((i for i, line in enumerate(lines) if "Name the trigger" in line), len(lines))
+    return "\n".join(lines[start:])
 
 
 def ready_after(output: str) -> list[float]:

@@ -27,6 +27,7 @@ from tests.lab_deploy import (  # noqa: E402
     in_rotation_after,
     ledgers,
     prometheus_values,
+    rescue_timeline,
     restored_after,
     running_releases,
 )
@@ -94,7 +95,7 @@ def test_bad_release_is_rolled_back_with_no_failed_request(on_good, api_key, rel
     assert f"(trigger: {trigger})" in out, out[-3000:]
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
     assert restored, "the run says when each host was back"
-    assert max(restored) <= RESTORE_TARGET_S, restored
+    assert max(restored) <= RESTORE_TARGET_S, f"{restored}\n{rescue_timeline(out)}"
     assert report.failed == 0, report.failures[:10]
     assert lost == []
     for host, ledger in ledgers().items():
