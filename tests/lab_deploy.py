@@ -133,7 +133,7 @@ TASK_TIMING = re.compile(
 
 
 def rescue_timeline(output: str) -> str:
-    """Each task of the rescues with its seconds, for a message when a rollback was slow."""
+    """Each task of the rescues with its seconds: where a rollback spent its time."""
     tasks = [(m["task"], int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"]))
              for m in TASK_TIMING.finditer(output)]  # fmt: skip
     # Pair each task with the duration printed under the next one.
