@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -29,10 +30,10 @@ def ansible_env() -> dict[str, str]:
     env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
     env["ANSIBLE_FORCE_COLOR"] = "false"
-    # The audit callback pushes each run's metrics to the lab's Pushgateway, as
-    # a production controller does to its own (the deploy alerts read them).
-    env.setdefault("SLIPWAY_AUDIT_PUSHGATEWAY_URL", PUSHGATEWAY)
+    # The audit callback pushes each run's metrics to the inventory's
+    # Pushgateway (slipway_audit_pushgateway_url: mon1's) with nothing set here.
     for name in (
+        "SLIPWAY_AUDIT_PUSHGATEWAY_URL",
         "ANSIBLE_INVENTORY",
         "ANSIBLE_ROLES_PATH",
         "ANSIBLE_COLLECTIONS_PATH",
@@ -42,14 +43,43 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-def playbook(name: str, release: str | None, *extra: str) -> tuple[int, str, float]:
-    """Run `ansible-playbook NAME -i inventories/dev [-e slipway_release=R] EXTRA`."""
+def playbook_args(name: str, release: str | None, *extra: str) -> list[str]:
     args = ["ansible-playbook", name, "-i", "inventories/dev"]
     if release is not None:
         args += ["-e", f"slipway_release={release}"]
+    return args + list(extra)
+
+
+def start_playbook(name: str, release: str | None, *extra: str) -> subprocess.Popen:
+    """Start a playbook in its own process group (a test may kill the whole
+    controller), its output in a temporary file: read it with finish_playbook()."""
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by finish_playbook()
+    proc = subprocess.Popen(
+        playbook_args(name, release, *extra),
+        cwd=ROOT,
+        env=ansible_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def finish_playbook(proc: subprocess.Popen, timeout: float = 1800) -> tuple[int, str]:
+    rc = proc.wait(timeout=timeout)
+    with proc.log:  # type: ignore[attr-defined]
+        proc.log.seek(0)  # type: ignore[attr-defined]
+        return rc, proc.log.read()  # type: ignore[attr-defined]
+
+
+def playbook(name: str, release: str | None, *extra: str) -> tuple[int, str, float]:
+    """Run `ansible-playbook NAME -i inventories/dev [-e slipway_release=R] EXTRA`."""
+    args = playbook_args(name, release, *extra)
     started = time.monotonic()
     done = subprocess.run(
-        args + list(extra),
+        args,
         cwd=ROOT,
         env=ansible_env(),
         capture_output=True,
@@ -121,6 +151,16 @@ def restored_after(output: str) -> list[float]:
     return [float(healthy) for healthy, _ in RESTORED.findall(output)]
 
 
+OUT_OF_ROTATION = re.compile(
+    r"(\w+) is on \S+ and in rotation,\s+([0-9.]+) s after it left rotation"
+)
+
+
+def out_of_rotation(output: str) -> dict[str, float]:
+    """Per host the run moved: seconds from leaving rotation to back in it (roll_host.yml)."""
+    return {host: float(seconds) for host, seconds in OUT_OF_ROTATION.findall(output)}
+
+
 def in_rotation_after(output: str) -> list[float]:
     """Per failed host: seconds from failure detected to back in the load balancers' rotation."""
     return [float(rotation) for _, rotation in RESTORED.findall(output)]
@@ -163,3 +203,67 @@ def active_alerts(name: str) -> list[dict]:
     """The labels of each active alert of that name in the lab's Alertmanager."""
     query = urllib.parse.urlencode({"filter": f'alertname="{name}"', "active": "true"})
     return [alert["labels"] for alert in get_json(f"{ALERTMANAGER}/api/v2/alerts?{query}")]
+
+
+# ---- the end state an operator relies on ----------------------------------
+LBS = ("lb1",)
+LAB_PREFIX = "slipway-lab-"
+AUDIT_INDEX = ROOT / ".cache" / "audit" / "deploys.jsonl"
+RUN_ID = re.compile(
+    r"(?:Deploy|Rollback) ((?:deploy|rollback)-[A-Za-z0-9_.:-]+|[A-Za-z0-9_.:-]+) of release"
+)
+
+
+def lab_exec(host: str, *command: str, check: bool = True) -> str:
+    """Run a command inside a lab host's container (the lab's own Docker Engine)."""
+    done = subprocess.run(
+        ["docker", "exec", LAB_PREFIX + host, *command], capture_output=True, text=True
+    )
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{host}: {' '.join(command)}: {done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def drained_at_lbs() -> dict[str, list[str]]:
+    """Per load balancer, the app hosts its live upstream marks down (drained)."""
+    return {
+        lb: sorted(
+            re.findall(
+                r" down;\s+#\s+(\S+)", lab_exec(lb, "cat", "/etc/nginx/slipway/upstream.conf")
+            )
+        )
+        for lb in LBS
+    }
+
+
+def lock_state() -> dict:
+    """The fleet's deploy lock as the lock host (app1) holds it."""
+    return ansible_module("app1", "slipway.ops.release", "action=query")["app1"]["lock"]
+
+
+def run_id(output: str) -> str:
+    """The id of the deploy or rollback in a run's last lines."""
+    found = RUN_ID.findall(output)
+    if not found:
+        raise AssertionError(f"no deploy id in the output: {output[-1500:]}")
+    return found[-1]
+
+
+def audit_outcome(deploy_id: str) -> dict:
+    """The newest outcome the audit callback recorded for that deploy (.cache/audit)."""
+    for line in reversed(AUDIT_INDEX.read_text().splitlines()):
+        record = json.loads(line)
+        if record.get("id") == deploy_id:
+            return record
+    raise AssertionError(f"{deploy_id} has no outcome in {AUDIT_INDEX}")
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
+    """Poll predicate() until it returns something true; raise naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout} s")

@@ -2,8 +2,9 @@
 
 Deploy gates are tested against these, so each one imitates a real failure:
 a release that crashes on boot, never becomes ready, answers a share of
-requests with 500, is slow, crashes some seconds after boot, or has workers
-that take tasks and never complete them.
+requests with 500, is slow, crashes some seconds after boot, has workers
+that take tasks and never complete them, or was built with its API docs
+and schema on (a security regression every probe misses).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ FAULT_VARIABLES = (
     "PLATFORM_FAULT_LATENCY_MS",
     "PLATFORM_FAULT_CRASH_AFTER_SECONDS",
     "PLATFORM_FAULT_STALL_TASKS",
+    "PLATFORM_FAULT_DEBUG_ENDPOINTS",
 )
 
 
@@ -54,6 +56,7 @@ class Faults:
     latency_ms: float = 0.0
     crash_after_seconds: float = 0.0
     stall_tasks: bool = False
+    debug_endpoints: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Faults:
@@ -67,6 +70,7 @@ class Faults:
                 latency_ms=_number(env, "PLATFORM_FAULT_LATENCY_MS", 600_000),
                 crash_after_seconds=_number(env, "PLATFORM_FAULT_CRASH_AFTER_SECONDS", 86_400),
                 stall_tasks=_flag(env, "PLATFORM_FAULT_STALL_TASKS"),
+                debug_endpoints=_flag(env, "PLATFORM_FAULT_DEBUG_ENDPOINTS"),
             )
         except ValueError as exc:
             raise SettingsError(str(exc)) from None

@@ -5,7 +5,9 @@
 The contract (docs/audit.md): a task runs `ansible.builtin.set_stats` with
 data `slipway_deploy: {id, stage, status}` at each stage, and once
 `slipway_deploy: {id, outcome, ...}` at the end. A deploy that reported stages
-but no outcome gets one inferred when the run ends.
+but no outcome gets one inferred when the run ends. `pushgateway_url`, where
+given, is the inventory's Pushgateway (the session pushes there unless its
+own option names one).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
+
 STAGE_STATUSES = ("started", "ok", "failed", "skipped")
-OUTCOMES = ("success", "failed", "rolled_back", "refused")
+OUTCOMES = tuple(vocabulary.OUTCOMES)
 KINDS = ("deploy", "rollback")
 # Descriptive fields taken as given (as short strings); anything else is dropped.
 FIELDS = ("release", "previous_release", "environment", "commit_time", "trigger", "reason")
@@ -109,12 +113,13 @@ class DeployTracker:
         return {"type": "deploy_outcome", "deploy": summary}
 
     def finish(self, ts: str, run_failed: bool, interrupted: bool = False) -> list[dict]:
-        """Outcomes for deploys that reported none: failed if the run failed, else success."""
+        """Outcomes for deploys that reported none: interrupted if the run was, failed if
+        it failed, else success."""
         records = []
         for deploy in self.deploys.values():
             if not deploy.done:
                 failed = run_failed or deploy.failed_at is not None
-                outcome = "failed" if failed else "success"
+                outcome = "interrupted" if interrupted else "failed" if failed else "success"
                 if interrupted:
                     deploy.fields["reason"] = (
                         "the run was interrupted (Ctrl-C or a signal) before the deploy "

@@ -3,18 +3,19 @@
 """Deploy counters and the four DORA figures, from the history of deploy outcomes.
 
 A deploy outcome is a dict as the audit callback writes it (docs/audit.md):
-environment, outcome (success | failed | rolled_back | refused), finished_at,
+environment, outcome (one of _vocabulary.OUTCOMES), finished_at,
 and where known failed_at, commit_time and trigger. Check-mode deploys are not
 deploys and are left out. Definitions, per environment, over a window of days:
 
 - deploy frequency: successful deploys per day;
 - lead time: median of (finished_at - commit_time) over successful deploys
   that name their commit time; absent when none does;
-- change failure rate: (failed + rolled_back) / (success + failed + rolled_back);
-  a refused deploy (stopped in preflight) changed nothing and is not counted;
-- time to restore: median, over failed and rolled-back deploys, of the time
-  from failure to service restored: for rolled_back, failed_at to finished_at
-  (the rollback restored it); for failed, finished_at to the next success
+- change failure rate: the change failures (_vocabulary.CHANGE_FAILURES:
+  failed, rolled_back, interrupted) over them plus the successes; a refused
+  deploy (stopped before any host changed) is not counted;
+- time to restore: median, over those failures, of the time from failure to
+  service restored: for rolled_back, failed_at to finished_at (the rollback
+  restored it); for failed and interrupted, finished_at to the next success
   (a deploy or a manual rollback).
 
 A deploy of kind `rollback` (rollback.yml) counts as a rollback, by trigger
@@ -28,8 +29,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-OUTCOMES = ("success", "failed", "rolled_back", "refused")
-FAILURES = ("failed", "rolled_back")
+from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
+
+OUTCOMES = tuple(vocabulary.OUTCOMES)
+FAILURES = vocabulary.CHANGE_FAILURES
 DAY = 86400.0
 
 

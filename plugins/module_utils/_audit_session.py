@@ -97,6 +97,7 @@ class AuditSession:
         self.tracing = self.otel_enabled()
         self.records = 0
         self.ended = False
+        self.inventory_pushgateway_url = ""
 
     # ---- writing ------------------------------------------------------------
     def _write(self, record: dict, ts: float | None = None) -> dict | None:
@@ -179,6 +180,11 @@ class AuditSession:
             self.deploy(deploy_data, end, host)
 
     def deploy(self, data: object, ts: float, host: str | None = None) -> None:
+        # The inventory's Pushgateway, which the deploy playbooks report: used
+        # when neither the environment nor ansible.cfg names one.
+        reported = data.get("pushgateway_url") if isinstance(data, dict) else None
+        if isinstance(reported, str) and reported.startswith(("http://", "https://")):
+            self.inventory_pushgateway_url = reported
         try:
             records = self.deploys.observe(data, iso(ts), host)
         except ContractError as error:
@@ -376,8 +382,13 @@ class AuditSession:
             self.warnings.append(f"slipway.ops.audit: cannot write metrics: {error}")
         self._trace(now, failed)
 
+    @property
+    def pushgateway_url(self) -> str:
+        """Where metrics go: the option (environment, ansible.cfg), else the inventory's."""
+        return self.config.pushgateway_url or self.inventory_pushgateway_url
+
     def _push(self, playbook_text: str, audit_text: str) -> int:
-        if not self.config.pushgateway_url:
+        if not self.pushgateway_url:
             return 0
         instance = socket.gethostname()
         pushes = [
@@ -388,14 +399,14 @@ class AuditSession:
             (group_path("slipway_audit", {"instance": instance}), audit_text),
         ]
         _sent, left, error = push_all(
-            self.config.pushgateway_url,
+            self.pushgateway_url,
             pushes,
             Spool(self.directory / "spool"),
             self.config.push_timeout,
         )
         if error:
             self.warnings.append(
-                f"slipway.ops.audit: Pushgateway {self.config.pushgateway_url}: {error}; "
+                f"slipway.ops.audit: Pushgateway {self.pushgateway_url}: {error}; "
                 f"{left} push(es) spooled for the next run"
             )
         return left

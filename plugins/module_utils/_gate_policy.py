@@ -18,9 +18,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-HEALTH = "health_check_failure"
-PERFORMANCE = "performance_degradation"
-RESOURCES = "resource_exhaustion"
+from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
+
+HEALTH = vocabulary.HEALTH_CHECK_FAILURE
+PERFORMANCE = vocabulary.PERFORMANCE_DEGRADATION
+RESOURCES = vocabulary.RESOURCE_EXHAUSTION
+# The triggers a gate can name (its `trigger` option chooses among them).
+TRIGGERS = (HEALTH, PERFORMANCE, RESOURCES)
 
 WAITING = "waiting"
 SOAK = "soak"

@@ -146,6 +146,7 @@ def perform(
     result = {
         "changed": changed_ledger or changed_lock,
         "ledger": new_ledger,
+        "open_entry": ledgers.open_entry(new_ledger["history"]),
         "lock": locks.view(new_lock, now),
         **extra,
     }

@@ -25,29 +25,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
 from ansible_collections.slipway.ops.plugins.module_utils._release_store import format_time
 
-STAGES = (
-    "validating",
-    "testing",
-    "deploying",
-    "monitoring",
-    "completed",
-    "failed",
-    "rolling_back",
-    "rolled_back",
-    "adopted",
-)
-OUTCOMES = ("in_progress", "success", "failed", "rolled_back")
-TRIGGERS = (
-    "deployment_failure",
-    "health_check_failure",
-    "performance_degradation",
-    "security_violation",
-    "resource_exhaustion",
-    "manual",
-    "",
-)
+# The vocabulary is defined once (_vocabulary.py); the ledger accepts these.
+STAGES = tuple(vocabulary.STAGES)
+OUTCOMES = vocabulary.LEDGER_OUTCOMES
+TRIGGERS = vocabulary.LEDGER_TRIGGERS
 # Stages at which a successful outcome means the host now runs the release.
 ARRIVAL_STAGES = ("completed", "adopted")
 # Two entries with the same values here are the same step recorded twice.
@@ -117,6 +101,19 @@ def is_repeat(ledger: dict, entry: dict) -> bool:
         return False
     newest = ledger["history"][-1]
     return all(newest.get(key) == entry[key] for key in IDENTITY)
+
+
+def open_entry(history: list) -> dict | None:
+    """The newest entry of a deploy that never closed (its last entry is in_progress): a
+    run that died (a killed controller, a lost host) left the host at that step. Entries
+    recorded since by other runs (a refusal, a query's adoption) do not hide it."""
+    closed: set = set()
+    for entry in reversed(history):
+        if entry.get("outcome") != vocabulary.IN_PROGRESS:
+            closed.add(entry.get("deploy_id"))
+        elif entry.get("deploy_id") not in closed:
+            return entry
+    return None
 
 
 def release_before(history: list, release: str, leaving: str | None) -> str | None:

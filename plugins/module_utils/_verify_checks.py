@@ -722,7 +722,11 @@ def run_suite(params: dict, check_mode: bool = False) -> dict:
     bad = suite.unknown_names(list(opts["severities"]))
     if bad:
         raise ValueError(f"severities: unknown check(s) {', '.join(bad)}")
-    selection = suite.select(opts["validation_level"], list(opts["checks"]), list(opts["skip"]))
+    # A golden release asks for the worker gate: api_endpoints runs at every level.
+    required = ("api_endpoints",) if opts.get("golden_release") else ()
+    selection = suite.select(
+        opts["validation_level"], list(opts["checks"]), list(opts["skip"]), required
+    )
     try:
         ep = Endpoint(
             opts["base_url"],

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
+
 LEVELS = ("basic", "standard", "strict")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SKIPPED_BY_REQUEST = "skipped by request"
@@ -30,11 +32,11 @@ RECORD_KEYS = (
 
 # The rollback trigger a failed check names (the release ledger's vocabulary);
 # a check not listed here names HEALTH.
-HEALTH = "health_check_failure"
+HEALTH = vocabulary.HEALTH_CHECK_FAILURE
 TRIGGER_OF = {
-    "performance_baseline": "performance_degradation",
-    "security_posture": "security_violation",
-    "rollback_capability": "deployment_failure",
+    "performance_baseline": vocabulary.PERFORMANCE_DEGRADATION,
+    "security_posture": vocabulary.SECURITY_VIOLATION,
+    "rollback_capability": vocabulary.DEPLOYMENT_FAILURE,
 }
 
 
@@ -129,10 +131,13 @@ def unknown_names(names: list[str]) -> list[str]:
     return [name for name in names if name not in BY_NAME]
 
 
-def select(level: str, checks: list[str], skip: list[str]) -> list[tuple[Check, str | None]]:
+def select(
+    level: str, checks: list[str], skip: list[str], required: tuple[str, ...] = ()
+) -> list[tuple[Check, str | None]]:
     """The checks to report, in catalogue order, each with the reason it is skipped
-    (None: run it). An explicit `checks` list overrides the level's selection.
-    Raises ValueError on an unknown level or check name."""
+    (None: run it). An explicit `checks` list overrides the level's selection;
+    `required` checks join it at every level. Raises ValueError on an unknown
+    level or check name."""
     if level not in LEVELS:
         raise ValueError(f"validation_level must be one of {', '.join(LEVELS)}, not {level!r}")
     for option, names in (("checks", checks), ("skip", skip)):
@@ -145,7 +150,11 @@ def select(level: str, checks: list[str], skip: list[str]) -> list[tuple[Check, 
         chosen = [check for check in CATALOGUE if check.name in checks]
     else:
         rank = LEVELS.index(level)
-        chosen = [check for check in CATALOGUE if LEVELS.index(check.level) <= rank]
+        chosen = [
+            check
+            for check in CATALOGUE
+            if LEVELS.index(check.level) <= rank or check.name in required
+        ]
     return [(check, SKIPPED_BY_REQUEST if check.name in skip else None) for check in chosen]
 
 

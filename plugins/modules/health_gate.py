@@ -268,9 +268,8 @@ containers:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.slipway.ops.plugins.module_utils._gate_policy import HEALTH, TRIGGERS
 from ansible_collections.slipway.ops.plugins.module_utils._gate_runner import evaluate, problems
-
-TRIGGERS = ["health_check_failure", "performance_degradation", "resource_exhaustion"]
 
 ARGUMENT_SPEC = {
     "checks": {
@@ -309,7 +308,7 @@ ARGUMENT_SPEC = {
             "condition": {"type": "str", "required": True},
             "empty_ok": {"type": "bool", "default": False},
             "timeout": {"type": "float", "default": 5},
-            "trigger": {"type": "str", "default": "health_check_failure", "choices": TRIGGERS},
+            "trigger": {"type": "str", "default": HEALTH, "choices": list(TRIGGERS)},
         },
     },
     "fail": {"type": "bool", "default": True},

@@ -85,18 +85,20 @@ options:
   outcome:
     description:
       - The outcome of the V(record) entry. V(success) at stage V(completed) or V(adopted) makes
-        O(release) current. V(rolled_back) means the host is back on O(release).
+        O(release) current. V(rolled_back) means the host is back on O(release). V(refused) means
+        the run stopped before the host changed, V(interrupted) a run that never settled, found by
+        a later one. The vocabulary is defined once, in C(module_utils/_vocabulary.py).
     type: str
-    choices: [in_progress, success, failed, rolled_back]
+    choices: [in_progress, success, failed, rolled_back, refused, interrupted]
   reason:
     description: Why it failed or was rolled back, in words.
     type: str
     default: ''
   trigger:
-    description: What set off a failure or rollback.
+    description: What set off a failure or rollback (docs/deploy.md, "Triggers").
     type: str
     choices: [deployment_failure, health_check_failure, performance_degradation,
-      security_violation, resource_exhaustion, manual, '']
+      security_violation, resource_exhaustion, manual, host_unreachable, '']
     default: ''
   who:
     description: Who ran the step, for the ledger entry.
@@ -179,6 +181,13 @@ ledger:
       type: list
       elements: dict
   sample: {"current": "v2", "previous": "v1", "history": []}
+open_entry:
+  description:
+    - The newest history entry of a deploy that never closed (its last entry is V(in_progress)),
+      null when none. A run that died left the host at that step; entries recorded since by
+      other runs do not hide it.
+  returned: always
+  type: dict
 lock:
   description:
     - The lock file after the action (holder, deploy_id, job_id, acquired_at, renewed_at,

@@ -104,7 +104,8 @@ options:
   golden_release:
     description:
       - When set, C(api_endpoints) also runs C(POST /v1/golden) for this release, which
-        only a worker of that release can complete.
+        only a worker of that release can complete, and it runs at every O(validation_level)
+        (the deploy's gate of the workers, which serve no HTTP traffic).
     type: str
     default: ''
   golden_timeout:

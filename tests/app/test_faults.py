@@ -88,3 +88,13 @@ def test_a_malformed_fault_is_a_configuration_error(platform, name, value, messa
     proc = platform.api(wait=False, **{name: value})
     assert proc.wait(20) == 2
     assert message in proc.log.read_text()
+
+
+def test_debug_endpoints_serve_the_docs_and_the_schema_and_stay_healthy(platform, client):
+    api = platform.api(PLATFORM_FAULT_DEBUG_ENDPOINTS="1")
+    assert client.get(f"{api.url}/docs").status_code == 200
+    assert client.get(f"{api.url}/openapi.json").json()["info"]["title"] == "agent-platform"
+    for path in ("/health", "/ready", "/version"):
+        assert client.get(f"{api.url}{path}").status_code == 200, path
+    good = platform.api()
+    assert client.get(f"{good.url}/docs").status_code == 404

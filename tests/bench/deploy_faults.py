@@ -14,15 +14,20 @@ Under about 50 requests/s and 2 tasks/s through lb1 for each whole run
              with the expected trigger, the fleet ends on 1.1.0, failure
              detection to healthy on the previous release <= 20 s per host
              (and the time to back in rotation), failed requests 0
+  rollback   rollback.yml, the emergency path, three times each way (1.1.0 ->
+             1.0.0 -> 1.1.0): per host, leaving rotation to back in it
+             (median target <= 20 s), failed requests 0; then once with
+             every host on the release already (left alone: its wall time)
 
 Exits 1 when a figure misses its target. Needs the lab converged (make site).
-Usage: deploy_faults.py [--only NAME ...]
+Usage: deploy_faults.py [--only NAME ...]   (NAME: naive, good, rollback, a bad release)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import threading
 import time
@@ -37,6 +42,8 @@ from tests.lab_deploy import (  # noqa: E402
     ansible_shell,
     deploy,
     in_rotation_after,
+    out_of_rotation,
+    playbook,
     ready_after,
     restored_after,
     running_releases,
@@ -231,17 +238,63 @@ def bad(key: str, release: str, trigger: str) -> tuple[dict, bool]:
     }, bool(ok)
 
 
+def rollbacks(key: str, rounds: int = 3) -> tuple[dict, bool]:
+    """rollback.yml under load, each way `rounds` times, then once with nothing to move."""
+    ensure(GOOD)
+    per_host: list[float] = []
+    walls: list[float] = []
+    failed = 0
+    ok = True
+    with LbLoad(key) as load:
+        for _ in range(rounds):
+            for target in (OLD, GOOD):
+                rc, out, seconds = playbook("rollback.yml", target)
+                moved = out_of_rotation(out)
+                fleet = running_releases()
+                ok &= rc == 0 and set(fleet.values()) == {target} and len(moved) == len(APP_PORTS)
+                per_host += moved.values()
+                walls.append(seconds)
+                say(
+                    f"rollback.yml to {target}: rc {rc}, {seconds:.1f} s; out of rotation {moved} s"
+                )
+                if rc != 0:
+                    say(out[-3000:])
+        rc, out, idle = playbook("rollback.yml", GOOD)
+        report = load.stop()
+    left_alone = rc == 0 and out_of_rotation(out) == {} and "left alone" in out
+    failed = report.failed
+    median = statistics.median(per_host) if per_host else float("inf")
+    ok = ok and left_alone and failed == 0 and median <= RESTORE_TARGET
+    say(
+        f"rollback.yml: per host out of rotation, median {median:.1f} s "
+        f"(target <= {RESTORE_TARGET}) "
+        f"over {len(per_host)}, max {max(per_host, default=0):.1f} s; run median "
+        f"{statistics.median(walls):.1f} s for {len(APP_PORTS)} hosts; every host already there: "
+        f"{idle:.1f} s, left alone {left_alone}; {report.summary()}"
+    )
+    return {
+        "per_host_median": round(median, 1),
+        "per_host_max": round(max(per_host, default=0), 1),
+        "run_median": round(statistics.median(walls), 1),
+        "nothing_to_move": round(idle, 1),
+        "failed": failed,
+    }, ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="naive, good, or bad release tags")
     args = parser.parse_args()
-    wanted = set(args.only or ["naive", "good", *BAD])
+    wanted = set(args.only or ["naive", "good", "rollback", *BAD])
     key = lab_api_key()
     results, passed = {}, True
     if "naive" in wanted:
         results["naive"] = naive(key)
     if "good" in wanted:
         results["good"], ok = good(key)
+        passed &= ok
+    if "rollback" in wanted:
+        results["rollback"], ok = rollbacks(key)
         passed &= ok
     for release, trigger in BAD.items():
         if release in wanted:

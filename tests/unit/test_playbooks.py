@@ -62,15 +62,43 @@ def test_deploy_without_a_release_names_the_variable():
         ({"slipway_release": "a b"}, "or sha256:<64 hex>, got a b."),
         ({"slipway_deploy_serial": "half"}, "slipway_deploy_serial must be a host count (1, 2)"),
         ({"slipway_deploy_rollback_policy": "none"}, "rollback_policy must be fleet or host"),
-        ({"slipway_deploy_validation_level": "max"}, "must be basic, standard or strict, got max."),
+        (
+            {"slipway_deploy_validation_level": "max"},
+            "must be basic or standard or strict, got 'max'.",
+        ),
         ({"slipway_deploy_lock_host": "db1"}, "slipway_deploy_lock_host must be an app host"),
-        ({"slipway_deploy_lock_ttl": 5}, "slipway_deploy_lock_ttl must be at least 60 s, got 5."),
-        ({"slipway_deploy_canary_soak": -1}, "slipway_deploy_canary_soak must not be negative."),
+        ({"slipway_deploy_lock_ttl": 5}, "slipway_deploy_lock_ttl must be whole seconds from 60"),
+        (
+            {"slipway_deploy_canary_soak": -1},
+            "slipway_deploy_canary_soak must be whole seconds from 0",
+        ),
+        (
+            {"slipway_deploy_gate_interval": 0},
+            "slipway_deploy_gate_interval must be seconds from 0.1",
+        ),
+        (
+            {"slipway_deploy_latency_p95_ms": "fast"},
+            "slipway_deploy_latency_p95_ms must be a whole number",
+        ),
+        ({"slipway_deploy_memory_max_percent": 0}, "must be a whole percentage from 1 to 100"),
+        (
+            {"slipway_deploy_golden_timeout": 0},
+            "slipway_deploy_golden_timeout must be whole seconds",
+        ),
+        ({"slipway_deploy_fleet_soak": "-3"}, "slipway_deploy_fleet_soak must be whole seconds"),
+        (
+            {"slipway_deploy_fail_on": "critical,urgent"},
+            "slipway_deploy_fail_on must be a list of severities",
+        ),
+        ({"slipway_deploy_gate_timout": 30}, "(did you mean slipway_deploy_gate_timeout?)"),
         (
             {"slipway_verify_backup_max_age_hours": "a day"},
-            "slipway_verify_backup_max_age_hours must be a number of hours above 0, got a day.",
+            "slipway_verify_backup_max_age_hours must be a number",
         ),
-        ({"slipway_verify_backup_max_age_hours": 0}, "must be a number of hours above 0, got 0."),
+        (
+            {"slipway_verify_backup_max_age_hours": 0},
+            "slipway_verify_backup_max_age_hours must be hours from",
+        ),
     ],
 )
 def test_deploy_refuses_bad_input_before_the_lock(extra, expected):
@@ -78,8 +106,29 @@ def test_deploy_refuses_bad_input_before_the_lock(extra, expected):
     request = {"slipway_release": "1.2.0", **extra}
     result = playbook("deploy.yml", "production", json.dumps(request))
     assert result.returncode != 0
-    assert "Deploy request refused, nothing was changed:" in result.stdout
-    assert expected in result.stdout, result.stdout[-2000:]
+    out = " ".join(result.stdout.split())
+    assert "Deploy request refused, nothing was changed:" in out
+    assert expected in out, result.stdout[-2000:]
+    assert "Check that the host answers" not in result.stdout
+    assert "Take the fleet's deploy lock" not in result.stdout
+
+
+def test_rollback_refuses_bad_input_before_the_lock():
+    request = {"slipway_release": "1.0.0", "slipway_rollback_gate_interval": "fast"}
+    result = run(
+        [
+            "ansible-playbook",
+            "rollback.yml",
+            "-i",
+            "inventories/production",
+            "-e",
+            json.dumps(request),
+        ]
+    )
+    assert result.returncode != 0
+    out = " ".join(result.stdout.split())
+    assert "Rollback request refused, nothing was changed:" in out
+    assert "slipway_rollback_gate_interval must be a number, got 'fast'." in out
     assert "Take the fleet's deploy lock" not in result.stdout
 
 

@@ -92,10 +92,11 @@ def create_app(settings: Settings) -> FastAPI:
         title="agent-platform",
         version=settings.release,
         # No interactive docs and no schema on a production API: the verify
-        # suite's security check (strict) looks for them through the lb.
-        docs_url=None,
+        # suite's security check (strict) looks for them through the lb. The
+        # debug_endpoints fault is a release built with them on.
+        docs_url="/docs" if settings.faults.debug_endpoints else None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json" if settings.faults.debug_endpoints else None,
         # A good release pays nothing for fault injection.
         dependencies=[Depends(inject_faults)] if settings.faults.request_level() else [],
     )

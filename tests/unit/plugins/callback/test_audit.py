@@ -240,7 +240,7 @@ def test_a_vaulted_extra_var_is_redacted_whatever_its_name(tmp_path):
         assert SECRET not in path.read_text(errors="replace"), path
 
 
-def test_an_interrupted_deploy_is_recorded_as_failed_saying_so(tmp_path):
+def test_an_interrupted_deploy_is_recorded_as_interrupted_saying_so(tmp_path):
     """Ctrl-C never reaches the end-of-run callback: the log still closes the run and the deploy."""
     audit = tmp_path / "audit"
     proc = subprocess.Popen(
@@ -269,7 +269,7 @@ def test_an_interrupted_deploy_is_recorded_as_failed_saying_so(tmp_path):
     assert found[-1]["outcome"] == "interrupted"
     outcome = next(r for r in found if r["type"] == "deploy_outcome")["deploy"]
     assert outcome["id"] == "deploy-interrupted"
-    assert outcome["outcome"] == "failed"
+    assert outcome["outcome"] == "interrupted"
     assert outcome["reason"].startswith("the run was interrupted (Ctrl-C or a signal)")
     report = run([*VERIFY, str(audit / "audit.jsonl")])
     assert report.returncode == 0, report.stdout

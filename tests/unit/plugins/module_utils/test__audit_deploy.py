@@ -36,11 +36,14 @@ def test_stages_then_an_outcome():
     assert tracker.finish("t4", run_failed=True) == []
 
 
-@pytest.mark.parametrize(("run_failed", "outcome"), [(True, "failed"), (False, "success")])
-def test_a_deploy_without_an_outcome_gets_one_inferred(run_failed, outcome):
+@pytest.mark.parametrize(
+    ("run_failed", "interrupted", "outcome"),
+    [(True, False, "failed"), (False, False, "success"), (True, True, "interrupted")],
+)
+def test_a_deploy_without_an_outcome_gets_one_inferred(run_failed, interrupted, outcome):
     tracker = DeployTracker("run1", check_mode=True)
     tracker.observe({"stage": "preflight"}, "t1")
-    [record] = tracker.finish("t2", run_failed=run_failed)
+    [record] = tracker.finish("t2", run_failed=run_failed, interrupted=interrupted)
     assert record["deploy"]["id"] == "run1"  # no id given: the run's
     assert record["deploy"]["outcome"] == outcome
     assert record["deploy"]["inferred"] is True

@@ -151,3 +151,33 @@ def test_opentelemetry_is_off_without_the_sdk(tmp_path, monkeypatch):
 
 def test_timestamps_are_utc_with_milliseconds():
     assert iso(0.5) == "1970-01-01T00:00:00.500Z"
+
+
+def _deploy_reporting(tmp_path, reported: str, **config) -> AuditSession:
+    session = AuditSession(AuditConfig(directory=tmp_path / "audit", **config), clock=Clock())
+    session.start(playbook="/x/deploy.yml", extra_vars={}, check_mode=False)
+    session.deploy({"id": "d1", "stage": "validating", "pushgateway_url": reported}, 1.0)
+    session.deploy({"id": "d1", "outcome": "rolled_back", "trigger": "manual"}, 2.0)
+    session.end({"app1": {"ok": 1}})
+    return session
+
+
+def test_the_inventorys_pushgateway_gets_the_metrics_when_no_option_names_one(tmp_path, gateway):
+    url, received = gateway
+    session = _deploy_reporting(tmp_path, url)
+    assert session.pushgateway_url == url
+    assert {path.split("/")[3] for path, _ in received} == {"slipway_playbook", "slipway_audit"}
+    audit_body = next(body for path, body in received if "/job/slipway_audit/" in path)
+    assert 'slipway_deploys_total{environment="unknown",outcome="rolled_back"} 1' in audit_body
+
+
+def test_the_option_wins_over_the_inventorys_pushgateway(tmp_path, gateway, closed_port):
+    url, received = gateway
+    session = _deploy_reporting(tmp_path, closed_port, pushgateway_url=url)
+    assert session.pushgateway_url == url
+    assert received, "the option's gateway got the pushes"
+
+
+def test_a_reported_url_that_is_not_http_is_ignored(tmp_path):
+    session = _deploy_reporting(tmp_path, "file:///etc/passwd")
+    assert session.pushgateway_url == ""

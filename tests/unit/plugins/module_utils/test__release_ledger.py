@@ -185,7 +185,7 @@ def test_record_leaves_the_ledger_it_was_given_alone():
         ({"deploy_id": ""}, "action=record needs deploy_id"),
         ({"stage": "done"}, "stage must be one of validating, testing"),
         ({"outcome": "ok"}, "outcome must be one of in_progress, success"),
-        ({"trigger": "boom"}, "trigger must be one of .*manual, ''"),
+        ({"trigger": "boom"}, "trigger must be one of .*host_unreachable, ''"),
     ],
 )
 def test_bad_entries_name_the_option(kwargs, message):
@@ -214,3 +214,19 @@ def test_a_malformed_ledger_file_is_refused(data, message):
 
 def test_a_missing_ledger_file_is_an_empty_ledger():
     assert ledgers.normalize(None) == {"current": None, "previous": None, "history": []}
+
+
+def test_the_open_entry_is_the_newest_step_of_a_deploy_that_never_closed():
+    history = [
+        entry("v1", "completed", "success", deploy_id="d-1"),
+        entry("v2", "validating", "in_progress", deploy_id="d-killed"),
+        entry("v2", "deploying", "in_progress", deploy_id="d-killed"),
+        # A later run refused (the lock was held) and one adopted what ran: neither closes d-killed.
+        entry("v3", "failed", "refused", deploy_id="d-refused"),
+        entry("v2", "adopted", "success", deploy_id="d-query"),
+    ]
+    found = ledgers.open_entry(history)
+    assert (found["deploy_id"], found["stage"]) == ("d-killed", "deploying")
+    closed = [*history, entry("v2", "failed", "interrupted", deploy_id="d-killed")]
+    assert ledgers.open_entry(closed) is None
+    assert ledgers.open_entry([]) is None

@@ -155,3 +155,13 @@ def test_skipped_checks_never_fail():
 def test_a_failed_verdict_names_the_trigger_of_its_first_blocking_check(failing, fail_on, trigger):
     results = results_of(*[(name, suite.BY_NAME[name].severity, "fail") for name in failing])
     assert suite.trigger(suite.verdict(results, fail_on)[2]) == trigger
+
+
+def test_a_required_check_runs_at_every_level_unless_skipped():
+    basic = [check.name for check, _ in suite.select("basic", [], [], ("api_endpoints",))]
+    assert "api_endpoints" in basic
+    assert "performance_baseline" not in basic
+    skipped = dict(
+        (c.name, why) for c, why in suite.select("basic", [], ["api_endpoints"], ("api_endpoints",))
+    )
+    assert skipped["api_endpoints"] == suite.SKIPPED_BY_REQUEST
