@@ -267,3 +267,33 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
             return value
         time.sleep(interval)
     raise AssertionError(f"{what}: not within {timeout} s")
+
+
+# ---- shared by the deploy scenarios (molecule/deploy, molecule/deploy_exits) ----
+GOOD, OLD = "1.1.0", "1.0.0"
+IMAGE = "registry:5000/slipway/agent-platform"
+# The runs that set a case up or mend it are judged on how they settle, not on
+# their soaks: short ones keep the scenarios within their time.
+QUICK = ["-e", "slipway_deploy_canary_soak=5", "-e", "slipway_deploy_fleet_soak=0"]
+
+
+def fleet_on(release: str) -> None:
+    """Put the whole fleet on `release` with deploy.yml, unless it is there already."""
+    if set(running_releases().values()) != {release}:
+        rc, out, _ = deploy(release, *QUICK)
+        assert rc == 0, out[-3000:]
+    assert set(running_releases().values()) == {release}
+
+
+def assert_settled(output: str, releases: dict, outcome: str, drained: tuple = ()) -> None:
+    """The end state an operator relies on: every host's release, every lb's
+    upstream, the lock, the newest ledger entries, the audit outcome."""
+    assert running_releases() == releases, output[-3000:]
+    assert drained_at_lbs() == {"lb1": sorted(drained)}, output[-3000:]
+    lock = lock_state()
+    assert not lock["active"], lock
+    for host, ledger in ledgers().items():
+        if host not in drained:
+            assert ledger["history"][-1]["outcome"] != "in_progress", (host, ledger["history"][-3:])
+    recorded = audit_outcome(run_id(output))
+    assert recorded["outcome"] == outcome, recorded

@@ -1,0 +1,135 @@
+"""The ways out of a deploy that no bad release produces, on the lab under load through
+lb1: a rollback that itself fails, and a controller killed mid-gate. Each asserts
+the end state (every host's release, the lb's upstream, the lock, the ledgers,
+the audit outcome) and that the next run mends the fleet. `make deploy-exits`;
+outside `make test` for its time (docs/deploy.md, "Every way out of a run").
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(ROOT))
+
+from tests.lab_deploy import (  # noqa: E402
+    GOOD,
+    IMAGE,
+    OLD,
+    QUICK,
+    assert_settled,
+    audit_outcome,
+    deploy,
+    drained_at_lbs,
+    finish_playbook,
+    fleet_on,
+    lab_exec,
+    ledgers,
+    lock_state,
+    playbook,
+    run_id,
+    running_releases,
+    start_playbook,
+    wait_for,
+)
+from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
+
+# Keep a bad release's gate short.
+FAST = ["-e", "slipway_deploy_gate_timeout=45"]
+
+
+@pytest.fixture(scope="module")
+def api_key() -> str:
+    return lab_api_key()
+
+
+@pytest.fixture
+def on_good():
+    fleet_on(GOOD)
+
+
+def test_a_rollback_that_fails_leaves_the_host_out_of_rotation_named_and_the_lock_free(
+    on_good, api_key
+):
+    """app1's previous image is removed while the bad release boots: its rollback cannot
+    start it. The run says so, releases the lock and records the outcome; rollback.yml
+    mends the fleet once the image is back."""
+    with LbLoad(api_key) as load:
+        proc = start_playbook("deploy.yml", "1.1.0-crash-on-boot", *FAST)
+        try:
+            wait_for(
+                lambda: (
+                    "crash-on-boot"
+                    in lab_exec("app1", "docker", "ps", "-a", "--format", "{{.Image}}")
+                ),
+                600,
+                "app1 starting the bad release",
+            )
+            lab_exec("app1", "docker", "image", "rm", "-f", f"{IMAGE}:{GOOD}")
+            rc, out = finish_playbook(proc, timeout=900)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        report = load.stop()
+    squeezed = " ".join(out.split())
+    print(f"\nrollback fails: run failed={rc != 0}; {report.summary()}")
+    assert rc != 0
+    stuck = "Could not be put back, and are out of rotation: app1 (rolling back to 1.1.0:"
+    assert stuck in squeezed, out[-3000:]
+    assert (
+        f"ansible-playbook rollback.yml -i {ROOT}/inventories/dev -e slipway_release={GOOD}"
+        in squeezed
+    )
+    assert drained_at_lbs() == {"lb1": ["app1"]}
+    assert running_releases()["app2"] == GOOD
+    assert not lock_state()["active"]
+    assert audit_outcome(run_id(out))["outcome"] == "failed"
+    assert ledgers()["app1"]["history"][-1]["outcome"] == "failed"
+    assert report.failed == 0, report.failures[:10]
+
+    lab_exec("app1", "docker", "pull", f"{IMAGE}:{GOOD}")
+    with LbLoad(api_key) as load:
+        rc, out, seconds = playbook("rollback.yml", GOOD)
+        report = load.stop()
+    print(f"rollback.yml mends it: {seconds:.1f} s; {report.summary()}")
+    assert rc == 0, out[-4000:]
+    assert_settled(out, {"app1": GOOD, "app2": GOOD}, "success")
+    assert report.failed == 0, report.failures[:10]
+
+
+def test_a_killed_controller_leaves_a_lock_the_next_deploy_names_and_a_break_mends(
+    on_good, api_key
+):
+    """SIGKILL to the whole controller during app1's canary gate: nothing settles.
+    The next deploy refuses naming the holder; with the lock broken it puts back
+    what the dead run left and converges; the audit log gets the dead run's outcome."""
+    killed_id = f"deploy-killed-{int(time.time())}"
+    proc = start_playbook("deploy.yml", OLD, "-e", f"slipway_deploy_id={killed_id}", *QUICK)
+    try:
+        wait_for(lambda: running_releases()["app1"] == OLD, 600, "app1 starting " + OLD)
+        os.killpg(proc.pid, signal.SIGKILL)
+        finish_playbook(proc, timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    rc, out, seconds = deploy(GOOD)
+    assert rc != 0
+    assert f"(deploy {killed_id}" in out, out[-3000:]
+    assert seconds < 90
+    with LbLoad(api_key) as load:
+        rc, out, seconds = deploy(GOOD, "-e", "slipway_deploy_lock_break=true", *QUICK)
+        report = load.stop()
+    print(
+        f"\nafter the killed controller, with the lock broken: {seconds:.1f} s; {report.summary()}"
+    )
+    assert rc == 0, out[-4000:]
+    assert "Putting app1 back on 1.1.0" in " ".join(out.split())
+    assert_settled(out, {"app1": GOOD, "app2": GOOD}, "success")
+    assert audit_outcome(killed_id)["outcome"] == "interrupted"
+    assert report.failed == 0, report.failures[:10]
