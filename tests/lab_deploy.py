@@ -274,7 +274,10 @@ GOOD, OLD = "1.1.0", "1.0.0"
 IMAGE = "registry:5000/slipway/agent-platform"
 # The runs that set a case up or mend it are judged on how they settle, not on
 # their soaks: short ones keep the scenarios within their time.
-QUICK = ["-e", "slipway_deploy_canary_soak=5", "-e", "slipway_deploy_fleet_soak=0"]
+QUICK = [
+    *("-e", "slipway_deploy_canary_soak=5", "-e", "slipway_deploy_soak=0"),
+    *("-e", "slipway_deploy_fleet_soak=0"),
+]
 
 
 def fleet_on(release: str) -> None:

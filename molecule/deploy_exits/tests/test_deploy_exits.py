@@ -1,5 +1,5 @@
 """The ways out of a deploy that no bad release produces, on the lab under load through
-lb1: a rollback that itself fails, and a controller killed mid-gate. Each asserts
+lb1: a host lost mid-step, a rollback that itself fails, a controller killed mid-gate. Each asserts
 the end state (every host's release, the lb's upstream, the lock, the ledgers,
 the audit outcome) and that the next run mends the fleet. `make deploy-exits`;
 outside `make test` for its time (docs/deploy.md, "Every way out of a run").
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,8 +22,10 @@ sys.path.insert(0, str(ROOT))
 from tests.lab_deploy import (  # noqa: E402
     GOOD,
     IMAGE,
+    LAB_PREFIX,
     OLD,
     QUICK,
+    ansible_module,
     assert_settled,
     audit_outcome,
     deploy,
@@ -52,6 +55,58 @@ def api_key() -> str:
 @pytest.fixture
 def on_good():
     fleet_on(GOOD)
+
+
+def test_a_host_lost_mid_step_fails_the_run_settled_and_the_next_deploy_mends_it(on_good, api_key):
+    """app2's lab container is stopped while its gate runs. The run goes on: it names
+    app2, keeps it out of rotation, settles app1 and releases the lock. Once app2 is
+    back, a plain deploy puts the fleet on one release, with no failed request."""
+    container = LAB_PREFIX + "app2"
+    with LbLoad(api_key) as load:
+        proc = start_playbook("deploy.yml", OLD, *QUICK)
+        try:
+            wait_for(lambda: running_releases()["app2"] == OLD, 600, "app2 starting " + OLD)
+            subprocess.run(
+                ["docker", "stop", "-t", "1", container], check=True, capture_output=True
+            )
+            rc, out = finish_playbook(proc, timeout=900)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        report = load.stop()
+    try:
+        squeezed = " ".join(out.split())
+        print(f"\nhost lost: run failed={rc != 0}; {report.summary()}")
+        assert rc != 0
+        assert "(trigger: host_unreachable)" in squeezed, out[-3000:]
+        assert "they are out of rotation: app2" in squeezed
+        assert "The deploy lock is released." in squeezed
+        assert "Next: once app2 answer again, run ansible-playbook deploy.yml" in squeezed
+        # Two hosts: rolling app1 back would leave no host in rotation, so it
+        # stays on the release it passed its gates with, named.
+        assert running_releases()["app1"] == OLD
+        assert drained_at_lbs() == {"lb1": ["app2"]}
+        assert not lock_state()["active"]
+        assert audit_outcome(run_id(out))["outcome"] == "failed"
+    finally:
+        subprocess.run(["docker", "start", container], check=True, capture_output=True)
+    wait_for(lambda: _answers("app2"), 180, "app2 answering over SSH again", interval=2)
+    with LbLoad(api_key) as load:
+        rc, out, seconds = deploy(GOOD, *QUICK)
+        report = load.stop()
+    print(f"the next deploy: {seconds:.1f} s; {report.summary()}")
+    assert rc == 0, out[-4000:]
+    assert "Putting app2 back on" in " ".join(out.split())
+    assert_settled(out, {"app1": GOOD, "app2": GOOD}, "success")
+    assert report.failed == 0, report.failures[:10]
+
+
+def _answers(host: str) -> bool:
+    try:
+        ansible_module(host, "ansible.builtin.ping", "")
+    except RuntimeError:
+        return False
+    return True
 
 
 def test_a_rollback_that_fails_leaves_the_host_out_of_rotation_named_and_the_lock_free(
