@@ -1,5 +1,6 @@
 """The ways out of a deploy that no bad release produces, on the lab under load through
-lb1: a host lost mid-step, a rollback that itself fails, a controller killed mid-gate. Each asserts
+lb1: a failed fleet verification, a host lost mid-step, a rollback that itself
+fails, a controller killed mid-gate. Each asserts
 the end state (every host's release, the lb's upstream, the lock, the ledgers,
 the audit outcome) and that the next run mends the fleet. `make deploy-exits`;
 outside `make test` for its time (docs/deploy.md, "Every way out of a run").
@@ -45,6 +46,11 @@ from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
 
 # Keep a bad release's gate short.
 FAST = ["-e", "slipway_deploy_gate_timeout=45"]
+# What production blocks on (inventories/production): strict checks, high and critical.
+PRODUCTION_LEVEL = [
+    *("-e", "slipway_deploy_validation_level=strict"),
+    *("-e", "slipway_deploy_fail_on=critical,high"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +61,23 @@ def api_key() -> str:
 @pytest.fixture
 def on_good():
     fleet_on(GOOD)
+
+
+def test_a_release_that_fails_the_fleet_verification_puts_every_host_back(on_good, api_key):
+    """Its API docs are on: every probe is healthy, both hosts pass their gates, and the
+    fleet verification at production's level (strict, blocking on high) fails it."""
+    with LbLoad(api_key) as load:
+        rc, out, seconds = deploy("1.1.0-debug-endpoints", *PRODUCTION_LEVEL, *QUICK)
+        report = load.stop()
+    print(f"\nfleet verification failure: {seconds:.1f} s; {report.summary()}")
+    assert rc != 0
+    assert "failed on fleet (trigger: security_violation)" in " ".join(out.split()), out[-3000:]
+    assert "debug endpoint(s) exposed" in out
+    assert_settled(out, {"app1": GOOD, "app2": GOOD}, "rolled_back")
+    for host, ledger in ledgers().items():
+        assert ledger["history"][-1]["outcome"] == "rolled_back", host
+        assert ledger["current"] == GOOD, host
+    assert report.failed == 0, report.failures[:10]
 
 
 def test_a_host_lost_mid_step_fails_the_run_settled_and_the_next_deploy_mends_it(on_good, api_key):
