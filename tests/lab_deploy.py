@@ -19,10 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_PORTS = {"app1": 18001, "app2": 18002}
-# mon1's Prometheus, Alertmanager and Pushgateway, published on the controller.
+# mon1's Prometheus and Alertmanager, published on the controller.
 PROMETHEUS = "http://127.0.0.1:19090"
 ALERTMANAGER = "http://127.0.0.1:19093"
-PUSHGATEWAY = "http://127.0.0.1:19091"
 
 
 def ansible_env() -> dict[str, str]:
