@@ -271,6 +271,25 @@ def test_undrained_backend_serves_again(drain_run):
     assert len(back) > 20
 
 
+def test_a_drain_whose_configuration_does_not_check_changes_nothing(lb):
+    """nginx -t fails (a broken file in conf.d): the drained list and the upstream
+    are put back, Nginx is not reloaded and serves as before."""
+    before = master_and_config(lb)
+    drained_before = lb.file("/var/lib/slipway/nginx_tls/drained.json").content_string
+    lb.run_expect([0], "echo 'this is not nginx;' > /etc/nginx/conf.d/zz-broken.conf")
+    try:
+        result = playbook("drain.yml", "-e", "app_host=nginx-tls-app2", "-e", "action=drain")
+    finally:
+        lb.run_expect([0], "rm -f /etc/nginx/conf.d/zz-broken.conf")
+    squeezed = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    put_back = "The previous upstream was put back and Nginx was not reloaded"
+    assert put_back in squeezed, squeezed[-2000:]
+    assert master_and_config(lb) == before
+    assert lb.file("/var/lib/slipway/nginx_tls/drained.json").content_string == drained_before
+    assert lb.run(f"{CURL} -o /dev/null https://127.0.0.1/still").rc == 0
+
+
 # ---- Bad input, other TLS modes (these change the lb: keep them last) --------
 def master_and_config(lb) -> tuple[str, str]:
     pid = lb.file("/run/nginx.pid").content_string.strip()
