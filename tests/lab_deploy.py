@@ -150,14 +150,24 @@ def restored_after(output: str) -> list[float]:
     return [float(healthy) for healthy, _ in RESTORED.findall(output)]
 
 
+# The messages of roll_host.yml, wrapped anywhere by the callback.
 OUT_OF_ROTATION = re.compile(
-    r"(\w+) is on \S+ and in rotation,\s+([0-9.]+) s after it left rotation"
+    r"(\w+)\s+is\s+on\s+\S+\s+and\s+in\s+rotation,\s+([0-9.]+)\s+s\s+after\s+it\s+left\s+rotation"
+)
+STEP_TIME = re.compile(
+    r"(\w+)\s+is\s+on\s+\S+\s+and\s+in\s+rotation,\s+[0-9.]+\s+s\s+after\s+it\s+left\s+rotation"
+    r"\s+\(([0-9.]+)\s+s\s+after\s+its\s+step\s+started\)"
 )
 
 
 def out_of_rotation(output: str) -> dict[str, float]:
     """Per host the run moved: seconds from leaving rotation to back in it (roll_host.yml)."""
     return {host: float(seconds) for host, seconds in OUT_OF_ROTATION.findall(output)}
+
+
+def step_time(output: str) -> dict[str, float]:
+    """Per host the run moved: seconds from its step's start to back in rotation (roll_host.yml)."""
+    return {host: float(seconds) for host, seconds in STEP_TIME.findall(output)}
 
 
 def in_rotation_after(output: str) -> list[float]:
@@ -208,8 +218,11 @@ def active_alerts(name: str) -> list[dict]:
 LBS = ("lb1",)
 LAB_PREFIX = "slipway-lab-"
 AUDIT_INDEX = ROOT / ".cache" / "audit" / "deploys.jsonl"
+# The run's title (_deploy_settings.settle): "Deploy <id> of release X",
+# "Reconcile <id> (site.yml)".
 RUN_ID = re.compile(
     r"(?:Deploy|Rollback) ((?:deploy|rollback)-[A-Za-z0-9_.:-]+|[A-Za-z0-9_.:-]+) of release"
+    r"|Reconcile (reconcile-[A-Za-z0-9_.:-]+) \(site\.yml\)"
 )
 
 
@@ -242,7 +255,7 @@ def lock_state() -> dict:
 
 def run_id(output: str) -> str:
     """The id of the deploy or rollback in a run's last lines."""
-    found = RUN_ID.findall(output)
+    found = ["".join(groups) for groups in RUN_ID.findall(output)]
     if not found:
         raise AssertionError(f"no deploy id in the output: {output[-1500:]}")
     return found[-1]

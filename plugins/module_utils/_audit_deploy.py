@@ -19,7 +19,7 @@ from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as 
 
 STAGE_STATUSES = ("started", "ok", "failed", "skipped")
 OUTCOMES = tuple(vocabulary.OUTCOMES)
-KINDS = ("deploy", "rollback")
+KINDS = tuple(vocabulary.KINDS)
 # Descriptive fields taken as given (as short strings); anything else is dropped.
 FIELDS = ("release", "previous_release", "environment", "commit_time", "trigger", "reason")
 MAX_FIELD = 200

@@ -18,8 +18,11 @@ deploys and are left out. Definitions, per environment, over a window of days:
   restored it); for failed and interrupted, finished_at to the next success
   (a deploy or a manual rollback).
 
-A deploy of kind `rollback` (rollback.yml) counts as a rollback, by trigger
-(`manual` unless named), and not as a deploy.
+Only runs of kind `deploy` count as deploys in the window's figures. A run of
+kind `rollback` (rollback.yml) counts as a rollback, by trigger (`manual`
+unless named); one of kind `reconcile` (site.yml putting back what an
+interrupted run left) as neither, though either may be the success that
+restores service after a failure.
 """
 
 from __future__ import annotations
@@ -81,8 +84,8 @@ def figures(
         history.sort(key=lambda item: item[0])
         fig = EnvironmentFigures()
         for finished, deploy in history:
-            if _is_rollback(deploy):
-                if deploy["outcome"] == "success":
+            if _not_a_deploy(deploy):
+                if deploy.get("kind") == "rollback" and deploy["outcome"] == "success":
                     trigger = str(deploy.get("trigger") or "manual")
                     fig.rollbacks[trigger] += 1
                     fig.last_rollback[trigger] = finished
@@ -101,12 +104,12 @@ def figures(
     return result
 
 
-def _is_rollback(deploy: dict) -> bool:
-    return deploy.get("kind") == "rollback"
+def _not_a_deploy(deploy: dict) -> bool:
+    return deploy.get("kind", "deploy") != "deploy"
 
 
 def _window_figures(fig, history, since, window_days) -> None:
-    recent = [(t, d) for t, d in history if t >= since and not _is_rollback(d)]
+    recent = [(t, d) for t, d in history if t >= since and not _not_a_deploy(d)]
     successes = [(finished, d) for finished, d in recent if d["outcome"] == "success"]
     failures = [(finished, d) for finished, d in recent if d["outcome"] in FAILURES]
     fig.deploys_per_day = len(successes) / window_days

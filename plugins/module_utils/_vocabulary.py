@@ -1,6 +1,6 @@
 # Copyright: Slipway maintainers
 # Apache License 2.0 (see galaxy.yml)
-"""The deploy's vocabulary, defined once: its stages, outcomes and triggers.
+"""The deploy's vocabulary, defined once: its kinds of run, stages, outcomes and triggers.
 
 The modules (release, health_gate, verify), the audit callback and its metrics
 import these names; the playbooks and docs/deploy.md use them, and
@@ -9,6 +9,13 @@ name maps to the one line that says what it means.
 """
 
 from __future__ import annotations
+
+# The kinds of run that change releases; each is a deploy in the ledger and the audit log.
+KINDS = {
+    "deploy": "deploy.yml: a release rolled over the app hosts, health-gated",
+    "rollback": "rollback.yml: the emergency path back to the previous (or a named) release",
+    "reconcile": "site.yml: hosts a dead run left drained or half-way put back on their release",
+}
 
 # Where a deploy or rollback is, in the ledger and the audit log.
 STAGES = {

@@ -334,6 +334,10 @@ def operator(environ: Mapping[str, str], awx_user: str = "", job_id: str = "") -
     return local
 
 
+# The playbook that starts each kind of run (_vocabulary.KINDS).
+PLAYBOOKS = {"deploy": "deploy.yml", "rollback": "rollback.yml", "reconcile": "site.yml"}
+
+
 def new_id(kind: str, now: datetime | None = None) -> str:
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     alphabet = string.ascii_lowercase + string.digits
@@ -366,7 +370,8 @@ def settle(
     `problems` lists every bad one (empty: go on)."""
     settings: dict = {"kind": kind, "release": release, "job_id": str(job_id or "")}
     problems: list[str] = []
-    if not isinstance(release, str) or not RELEASE_PATTERN.match(release):
+    # A reconcile (site.yml) puts each host back on the release its own ledger knows.
+    if kind != "reconcile" and (not isinstance(release, str) or not RELEASE_PATTERN.match(release)):
         problems.append(
             "slipway_release must name an image tag ([A-Za-z0-9_.-], up to 128) or "
             f"sha256:<64 hex>, got {release or 'nothing'}."
@@ -398,4 +403,10 @@ def settle(
         )
     problems += _unknown(given)
     settings["problems"] = problems
+    settings["playbook"] = PLAYBOOKS[kind]
+    settings["title"] = (
+        f"Reconcile {settings['id']} (site.yml)"
+        if kind == "reconcile"
+        else f"{kind.capitalize()} {settings['id']} of release {release}"
+    )
     return settings

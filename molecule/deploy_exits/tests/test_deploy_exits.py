@@ -44,6 +44,7 @@ from tests.lab_deploy import (  # noqa: E402
 )
 from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
 
+RESULTS = ROOT / ".cache" / "deploy_exits"
 # Keep a bad release's gate short.
 FAST = ["-e", "slipway_deploy_gate_timeout=45"]
 # What production blocks on (inventories/production): strict checks, high and critical.
@@ -80,10 +81,11 @@ def test_a_release_that_fails_the_fleet_verification_puts_every_host_back(on_goo
     assert report.failed == 0, report.failures[:10]
 
 
-def test_a_host_lost_mid_step_fails_the_run_settled_and_the_next_deploy_mends_it(on_good, api_key):
+def test_a_host_lost_mid_step_fails_the_run_settled_and_site_then_deploy_mend_it(on_good, api_key):
     """app2's lab container is stopped while its gate runs. The run goes on: it names
     app2, keeps it out of rotation, settles app1 and releases the lock. Once app2 is
-    back, a plain deploy puts the fleet on one release, with no failed request."""
+    back, a plain site.yml puts it back on the release its ledger knows and into
+    rotation, and a plain deploy puts the fleet on one release, with no failed request."""
     container = LAB_PREFIX + "app2"
     with LbLoad(api_key) as load:
         proc = start_playbook("deploy.yml", OLD, *QUICK)
@@ -115,12 +117,28 @@ def test_a_host_lost_mid_step_fails_the_run_settled_and_the_next_deploy_mends_it
         subprocess.run(["docker", "start", container], check=True, capture_output=True)
     wait_for(lambda: _answers("app2"), 180, "app2 answering over SSH again", interval=2)
     with LbLoad(api_key) as load:
+        rc, out, seconds = playbook("site.yml", None)
+        site_report = load.stop()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "site-after-lost-host.log").write_text(out)
+    squeezed = " ".join(out.split())
+    print(f"site.yml after the host came back: {seconds:.1f} s; {site_report.summary()}")
+    assert rc == 0, out[-4000:]
+    # app2's ledger knows GOOD; OLD is what the dead step may have left it on.
+    assert f"Putting app2 back on {GOOD} (reconcile reconcile-" in squeezed, out[-4000:]
+    put_back = "Put back on the release their ledger knows and into rotation"
+    assert f"{put_back}: app2 on {GOOD}." in squeezed
+    assert "The fleet runs more than one release" in squeezed
+    assert_settled(out, {"app1": OLD, "app2": GOOD}, "success")
+    assert ledgers()["app2"]["current"] == GOOD
+    with LbLoad(api_key) as load:
         rc, out, seconds = deploy(GOOD, *QUICK)
         report = load.stop()
     print(f"the next deploy: {seconds:.1f} s; {report.summary()}")
     assert rc == 0, out[-4000:]
-    assert "Putting app2 back on" in " ".join(out.split())
+    assert "Putting app2 back on" not in " ".join(out.split())
     assert_settled(out, {"app1": GOOD, "app2": GOOD}, "success")
+    assert site_report.failed == 0, site_report.failures[:10]
     assert report.failed == 0, report.failures[:10]
 
 
@@ -200,6 +218,18 @@ def test_a_killed_controller_leaves_a_lock_the_next_deploy_names_and_a_break_men
     assert rc != 0
     assert f"(deploy {killed_id}" in out, out[-3000:]
     assert seconds < 90
+    # site.yml cannot tell a dead run from a live one: while the lease lasts, it names
+    # what the run left and leaves it.
+    rc, out, seconds = playbook("site.yml", None)
+    squeezed = " ".join(out.split())
+    print(f"\nsite.yml under the dead run's lock: {seconds:.1f} s")
+    assert rc == 0, out[-4000:]
+    # app1 was drained mid-gate; both hosts hold the dead run's open ledger entries.
+    left = "Left as a run that has not settled leaves them (drained, or a ledger entry still open)"
+    assert f"{left}: app1, app2; {killed_id} of" in squeezed, out[-3000:]
+    assert "so they are left to that run" in squeezed
+    assert drained_at_lbs() == {"lb1": ["app1"]}
+    assert lock_state()["deploy_id"] == killed_id
     with LbLoad(api_key) as load:
         rc, out, seconds = deploy(GOOD, "-e", "slipway_deploy_lock_break=true", *QUICK)
         report = load.stop()

@@ -66,6 +66,19 @@ def test_rollback_runs_count_as_rollbacks_and_restore_service():
     assert fig.deploys_per_day == 0
 
 
+def test_a_reconcile_is_no_deploy_but_restores_service():
+    history = [
+        deploy("interrupted", "2030-01-20T00:00:00Z"),
+        deploy("success", "2030-01-20T00:10:00Z", kind="reconcile"),
+    ]
+    fig = figures(history, NOW)["production"]
+    assert fig.outcomes == {"interrupted": 1}
+    assert fig.rollbacks == {}
+    assert fig.deploys_per_day == 0
+    assert fig.change_failure_rate == 1.0
+    assert fig.time_to_restore == pytest.approx(600)
+
+
 def test_figures_are_per_environment_and_absent_when_not_derivable():
     history = [deploy("success", "2030-01-10T00:00:00Z", env="staging")]
     result = figures(history, NOW)

@@ -61,7 +61,11 @@ def test_every_trigger_set_by_a_step_is_defined():
 
 @pytest.mark.parametrize(
     ("section", "names"),
-    [("Outcomes", vocabulary.OUTCOMES), ("Triggers", vocabulary.TRIGGERS)],
+    [
+        ("Kinds of run", vocabulary.KINDS),
+        ("Outcomes", vocabulary.OUTCOMES),
+        ("Triggers", vocabulary.TRIGGERS),
+    ],
 )
 def test_docs_deploy_explains_every_name(section, names):
     text = (ROOT / "docs" / "deploy.md").read_text()

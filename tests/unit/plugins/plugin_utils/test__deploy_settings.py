@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
 from ansible_collections.slipway.ops.plugins.plugin_utils._deploy_settings import (
     INPUTS,
+    PLAYBOOKS,
     operator,
     settle,
 )
@@ -108,6 +110,19 @@ def test_every_problem_is_reported_at_once():
     problems = settled(given, release="bad tag")["problems"]
     assert len(problems) == 3
     assert problems[0].startswith("slipway_release must name an image tag")
+
+
+def test_a_reconcile_names_no_release_but_its_inputs_are_checked():
+    settings = settled({"slipway_deploy_gate_interval": 0}, kind="reconcile", release="")
+    assert re.fullmatch(r"reconcile-\d{8}T\d{6}Z-[a-z0-9]{6}", settings["id"])
+    assert [p.split(" ")[0] for p in settings["problems"]] == ["slipway_deploy_gate_interval"]
+    assert settings["title"] == f"Reconcile {settings['id']} (site.yml)"
+    assert settings["playbook"] == "site.yml"
+
+
+def test_every_kind_of_run_has_its_playbook():
+    assert set(PLAYBOOKS) == set(vocabulary.KINDS)
+    assert all((ROOT / "playbooks" / name).is_file() for name in PLAYBOOKS.values())
 
 
 def test_the_lock_host_must_be_an_app_host():
