@@ -175,6 +175,17 @@ def in_rotation_after(output: str) -> list[float]:
     return [float(rotation) for _, rotation in RESTORED.findall(output)]
 
 
+# canary_look.yml's line, wrapped anywhere by the callback.
+CANARY = re.compile(
+    r"(\w+)\s+as\s+the\s+canary,\s+(\d+)\s+s\s+after\s+it\s+took\s+traffic:\s+(\w+)"
+)
+
+
+def canary_looks(output: str) -> list[tuple[str, int, str]]:
+    """Each look of the canary judge: (host, seconds since it took traffic, verdict)."""
+    return [(host, int(seconds), verdict) for host, seconds, verdict in CANARY.findall(output)]
+
+
 # profile_tasks prints, before each task, the previous task's duration.
 TASK_TIMING = re.compile(
     r"^TASK \[(?P<task>[^\]]+)\].*\n[^\n]*\((?P<h>\d+):(?P<m>\d\d):(?P<s>[\d.]+)\)", re.MULTILINE
@@ -244,6 +255,21 @@ def drained_at_lbs() -> dict[str, list[str]]:
                 r" down;\s+#\s+(\S+)", lab_exec(lb, "cat", "/etc/nginx/slipway/upstream.conf")
             )
         )
+        for lb in LBS
+    }
+
+
+def weights_at_lbs() -> dict[str, dict[str, int]]:
+    """Per load balancer, the weight its live upstream gives each app host ({} when none is
+    reduced: no weight is written then)."""
+    return {
+        lb: {
+            host: int(weight)
+            for weight, host in re.findall(
+                r" weight=(\d+)[^;]*;\s+#\s+(\S+)",
+                lab_exec(lb, "cat", "/etc/nginx/slipway/upstream.conf"),
+            )
+        }
         for lb in LBS
     }
 

@@ -67,7 +67,10 @@ class Report:
 
 
 class LbLoad:
-    """Offer `rate` reads and `task_rate` task submissions per second until stop()."""
+    """Offer `rate` reads and `task_rate` task submissions per second until stop().
+
+    A read is the load's agent (GET /v1/agents/{id}); one in `poll_every` polls a task
+    submitted earlier (GET /v1/tasks/{id}), as a client waiting for its result does."""
 
     def __init__(
         self,
@@ -77,8 +80,10 @@ class LbLoad:
         rate: float = 48.0,
         task_rate: float = 2.0,
         timeout: float = 30.0,
+        poll_every: int = 4,
     ) -> None:
         self.api_key, self.base, self.rate, self.task_rate = api_key, base, rate, task_rate
+        self.poll_every = poll_every
         self.ssl = ssl.create_default_context(cafile=str(ca))
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.report = Report()
@@ -133,7 +138,9 @@ class LbLoad:
                 elapsed = time.monotonic() - start
                 while reads < elapsed * self.rate:
                     reads += 1
-                    pending.add(asyncio.create_task(self._read(session)))
+                    poll = self.report.tasks and self.poll_every and reads % self.poll_every == 0
+                    read = self._poll(session) if poll else self._read(session)
+                    pending.add(asyncio.create_task(read))
                 while tasks < elapsed * self.task_rate:
                     tasks += 1
                     pending.add(asyncio.create_task(self._submit(session)))
@@ -148,14 +155,21 @@ class LbLoad:
         )
 
     async def _read(self, session: aiohttp.ClientSession) -> None:
+        await self._get(session, f"/v1/agents/{self._agent_id}", "GET agent")
+
+    async def _poll(self, session: aiohttp.ClientSession) -> None:
+        task_id = self.report.tasks[-min(len(self.report.tasks), 5)]
+        await self._get(session, f"/v1/tasks/{task_id}", "GET task")
+
+    async def _get(self, session: aiohttp.ClientSession, path: str, what: str) -> None:
         self.report.requests += 1
         try:
-            async with session.get(f"{self.base}/v1/agents/{self._agent_id}") as reply:
+            async with session.get(f"{self.base}{path}") as reply:
                 body = await reply.text()
                 if reply.status != 200:
-                    self._fail("GET agent", f"{reply.status} {body}")
+                    self._fail(what, f"{reply.status} {body}")
         except (TimeoutError, aiohttp.ClientError) as exc:
-            self._fail("GET agent", f"{type(exc).__name__}: {exc}")
+            self._fail(what, f"{type(exc).__name__}: {exc}")
 
     async def _submit(self, session: aiohttp.ClientSession) -> None:
         self.report.requests += 1

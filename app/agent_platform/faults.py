@@ -19,7 +19,13 @@ FAULT_VARIABLES = (
     "PLATFORM_FAULT_CRASH_AFTER_SECONDS",
     "PLATFORM_FAULT_STALL_TASKS",
     "PLATFORM_FAULT_DEBUG_ENDPOINTS",
+    "PLATFORM_FAULT_ROUTE",
+    "PLATFORM_FAULT_ROUTE_ERROR_RATE",
+    "PLATFORM_FAULT_ROUTE_LATENCY_MS",
 )
+# The probes a route fault must leave alone: a route-only bad release passes them.
+PROBES = ("/health", "/ready", "/version", "/metrics")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def _flag(env: dict[str, str], name: str) -> bool:
@@ -48,6 +54,25 @@ def _number(env: dict[str, str], name: str, hi: float) -> float:
     return value
 
 
+def _route(env: dict[str, str]) -> str:
+    """METHOD:/v1/route-template (as FastAPI names it), or '' when unset."""
+    raw = env.get("PLATFORM_FAULT_ROUTE", "").strip()
+    if not raw:
+        if env.get("PLATFORM_FAULT_ROUTE_ERROR_RATE") or env.get("PLATFORM_FAULT_ROUTE_LATENCY_MS"):
+            raise ValueError(
+                "PLATFORM_FAULT_ROUTE_* is set without PLATFORM_FAULT_ROUTE; "
+                "set PLATFORM_FAULT_ROUTE=METHOD:/v1/route, e.g. GET:/v1/tasks/{task_id}"
+            )
+        return ""
+    method, _, path = raw.partition(":")
+    if method not in METHODS or not path.startswith("/v1/") or path in PROBES:
+        raise ValueError(
+            f"PLATFORM_FAULT_ROUTE={raw!r} is not an API route; set METHOD:/v1/route "
+            "(a route template under /v1/, e.g. GET:/v1/tasks/{task_id})"
+        )
+    return f"{method}:{path}"
+
+
 @dataclass(frozen=True)
 class Faults:
     crash_on_boot: bool = False
@@ -57,6 +82,11 @@ class Faults:
     crash_after_seconds: float = 0.0
     stall_tasks: bool = False
     debug_endpoints: bool = False
+    # One API route (METHOD:/v1/template) that errs or is slow; every other route and
+    # the probes stay healthy.
+    route: str = ""
+    route_error_rate: float = 0.0
+    route_latency_ms: float = 0.0
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Faults:
@@ -71,13 +101,16 @@ class Faults:
                 crash_after_seconds=_number(env, "PLATFORM_FAULT_CRASH_AFTER_SECONDS", 86_400),
                 stall_tasks=_flag(env, "PLATFORM_FAULT_STALL_TASKS"),
                 debug_endpoints=_flag(env, "PLATFORM_FAULT_DEBUG_ENDPOINTS"),
+                route=_route(env),
+                route_error_rate=_number(env, "PLATFORM_FAULT_ROUTE_ERROR_RATE", 1.0),
+                route_latency_ms=_number(env, "PLATFORM_FAULT_ROUTE_LATENCY_MS", 600_000),
             )
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
 
     def request_level(self) -> bool:
-        """True when a fault acts on every request (added latency, errors)."""
-        return bool(self.latency_ms or self.error_rate)
+        """True when a fault acts on requests (added latency, errors, on all or one route)."""
+        return bool(self.latency_ms or self.error_rate or self.route)
 
     def active(self) -> dict[str, object]:
         """The faults that are on, for logs and /version."""

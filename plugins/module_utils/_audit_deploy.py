@@ -21,7 +21,15 @@ STAGE_STATUSES = ("started", "ok", "failed", "skipped")
 OUTCOMES = tuple(vocabulary.OUTCOMES)
 KINDS = tuple(vocabulary.KINDS)
 # Descriptive fields taken as given (as short strings); anything else is dropped.
-FIELDS = ("release", "previous_release", "environment", "commit_time", "trigger", "reason")
+FIELDS = (
+    "release",
+    "previous_release",
+    "environment",
+    "commit_time",
+    "trigger",
+    "reason",
+    "canary",
+)
 MAX_FIELD = 200
 
 

@@ -28,8 +28,8 @@ TRIGGERS = (HEALTH, PERFORMANCE, RESOURCES)
 
 WAITING = "waiting"
 SOAK = "soak"
-PASSED = "passed"
-FAILED = "failed"
+# A gate passes or fails; "inconclusive" is the canary judge's alone.
+PASSED, FAILED, _ = vocabulary.VERDICTS
 
 # The latency budget is judged on at least this many requests, or says so.
 MIN_LATENCY_SAMPLES = 5

@@ -71,10 +71,16 @@ def judge(pairs: list[tuple[str, float]], condition: str, empty_ok: bool) -> str
 
 
 def query(
-    url: str, promql: str, timeout: float = 5.0, context: ssl.SSLContext | None = None
+    url: str,
+    promql: str,
+    timeout: float = 5.0,
+    context: ssl.SSLContext | None = None,
+    at: float | None = None,
 ) -> dict:
-    """The `data` of an instant query; RuntimeError saying why not."""
-    endpoint = url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    """The `data` of an instant query (at epoch seconds `at`, else now); RuntimeError
+    saying why not."""
+    params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+    endpoint = url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(params)
     if not endpoint.startswith(("http://", "https://")):
         raise RuntimeError(f"not an http(s) URL: {url}")
     try:

@@ -19,6 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# A backend's weight when nothing is reduced (a percentage: the canary's is less).
+FULL_WEIGHT = 100
+
 
 class RotationFailed(Exception):
     """The change could not be made; `failure` says which step (config, reload, in_flight)."""
@@ -31,6 +34,13 @@ class RotationFailed(Exception):
 def drained_text(drained: list[str]) -> str:
     """The drained list as the file holds it (what `to_json` wrote before this module)."""
     return json.dumps(sorted(set(drained))) + "\n"
+
+
+def weights_text(weights: dict[str, int]) -> str | None:
+    """The reduced weights as the file holds them; None (no file) when every backend has its full
+    weight."""
+    reduced = {name: int(w) for name, w in sorted(weights.items()) if int(w) < FULL_WEIGHT}
+    return json.dumps(reduced, sort_keys=True) + "\n" if reduced else None
 
 
 def read(path: Path) -> str | None:
@@ -99,19 +109,30 @@ def apply(
     check_mode: bool,
     run: Callable[[list[str]], tuple[int, str, str]],
     nginx: str = "/usr/sbin/nginx",
+    weights: dict[str, int] | None = None,
+    weights_file: Path | None = None,
 ) -> dict:
-    """Make the change; the module's result. Raises RotationFailed."""
+    """Make the change; the module's result. Raises RotationFailed.
+
+    With weights_file, the backends' reduced weights (a canary's) are part of the
+    state: a change of weight alone is a change too."""
     before = read(drained_file)
     after = drained_text(drained)
     previous = sorted(json.loads(before)) if before else []
+    w_before = read(weights_file) if weights_file else None
+    w_after = weights_text(weights or {}) if weights_file else None
     result = {
-        "changed": previous != sorted(set(drained)),
+        "changed": previous != sorted(set(drained)) or w_before != w_after,
         "drained": sorted(set(drained)),
         "previous": previous,
+        "weights": json.loads(w_after) if w_after else {},
         "waited": 0.0,
         "workers": [],
         "diff": {"before": before or "[]\n", "after": after},
     }
+    if w_before or w_after:
+        result["diff"]["before"] += f"weights: {(w_before or '{}').strip()}\n"
+        result["diff"]["after"] += f"weights: {(w_after or '{}').strip()}\n"
     if not result["changed"] or check_mode:
         return result
     old_upstream = read(upstream_file)
@@ -120,11 +141,15 @@ def apply(
     if not upstream_content.endswith("\n"):
         upstream_content += "\n"
     write(drained_file, after)
+    if weights_file:
+        write(weights_file, w_after)
     write(upstream_file, upstream_content)
     rc, out, err = run([nginx, "-t", "-q"])
     if rc != 0:
         write(upstream_file, old_upstream)
         write(drained_file, before)
+        if weights_file:
+            write(weights_file, w_before)
         raise RotationFailed("config", (err or out).strip())
     rc, out, err = run(["systemctl", "reload", "nginx"])
     if rc != 0:

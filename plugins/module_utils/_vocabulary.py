@@ -64,3 +64,17 @@ TRIGGERS = {
 }
 # The triggers a ledger entry may carry ('' for none).
 LEDGER_TRIGGERS = (*TRIGGERS, "")
+
+# What a gate or the canary judge says of a release (health_gate, canary_judge).
+VERDICTS = {
+    "passed": "the checks held, or the canary served its traffic no worse than the baseline",
+    "failed": "a check failed, or the canary served its traffic significantly worse",
+    "inconclusive": "too few requests to tell: the canary judge never passes on silence",
+}
+
+# How the canary judge groups the requests the load balancers saw.
+ROUTE_CLASSES = {
+    "reads": "GET and HEAD on the API (/v1/), the probes (/health, /ready ...) left out",
+    "task_submissions": "POST /v1/tasks: the agent work users submit",
+    "other_writes": "POST, PUT, PATCH and DELETE on the API's other routes",
+}

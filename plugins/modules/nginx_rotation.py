@@ -26,7 +26,7 @@ attributes:
     description: Reports whether the list would change, with a diff, and writes nothing.
     support: full
   diff_mode:
-    description: The drained list before and after.
+    description: The drained list (and the reduced weights) before and after.
     support: full
 options:
   drained:
@@ -46,6 +46,17 @@ options:
     description: The upstream configuration for O(drained), rendered by the caller.
     type: str
     required: true
+  weights:
+    description:
+      - The backends in rotation at a reduced weight (a canary's), each as a percentage of a full
+        backend's (1-99); a backend not named has its full weight.
+    type: dict
+    default: {}
+  weights_file:
+    description:
+      - The JSON object of reduced weights the role keeps on the load balancer. Without it,
+        O(weights) is not kept and a change of weight alone changes nothing.
+    type: path
   wait_in_flight:
     description: Wait for the workers that served before the reload to exit (a drain).
     type: bool
@@ -82,6 +93,11 @@ drained:
   type: list
   elements: str
   sample: [app2]
+weights:
+  description: The reduced weights after the change.
+  returned: always
+  type: dict
+  sample: {app1: 25}
 previous:
   description: The drained backends before it.
   returned: always
@@ -117,6 +133,8 @@ ARGUMENT_SPEC = {
     "drained_file": {"type": "path", "required": True},
     "upstream_file": {"type": "path", "required": True},
     "upstream_content": {"type": "str", "required": True},
+    "weights": {"type": "dict", "default": {}},
+    "weights_file": {"type": "path"},
     "wait_in_flight": {"type": "bool", "default": False},
     "timeout": {"type": "int", "default": 120},
     "pid_file": {"type": "path", "default": "/run/nginx.pid"},
@@ -143,6 +161,8 @@ def main():
             check_mode=module.check_mode,
             run=run,
             nginx=p["nginx"],
+            weights={str(k): int(v) for k, v in p["weights"].items()},
+            weights_file=Path(p["weights_file"]) if p["weights_file"] else None,
         )
     except RotationFailed as err:
         module.fail_json(msg=str(err), failure=err.failure, changed=err.failure != "config")

@@ -183,6 +183,48 @@ INPUTS: tuple[Input, ...] = (
         "the first batch's soak",
     ),
     Input(
+        "slipway_deploy_canary_window",
+        "canary_window",
+        60,
+        between(_integer, 0, 3600, "whole seconds"),
+        "seconds of real traffic the canary is judged on against the baseline (0: no analysis)",
+    ),
+    Input(
+        "slipway_deploy_canary_max_window",
+        "canary_max_window",
+        180,
+        between(_integer, 10, 3600, "whole seconds"),
+        "while the judge is inconclusive (too few requests), the window grows up to this",
+    ),
+    Input(
+        "slipway_deploy_canary_interval",
+        "canary_interval",
+        15,
+        between(_integer, 5, 600, "whole seconds"),
+        "how often the judge looks at the canary's growing window; a regression fails it early",
+    ),
+    Input(
+        "slipway_deploy_canary_weight",
+        "canary_weight",
+        25,
+        between(_integer, 1, 100, "a whole percentage"),
+        "the canary's traffic while it is judged, as a share of a baseline host's",
+    ),
+    Input(
+        "slipway_deploy_canary_inconclusive",
+        "canary_inconclusive",
+        "fail",
+        one_of("fail", "pass"),
+        "fail: a canary judged on too few requests fails the deploy; pass: it goes on, said",
+    ),
+    Input(
+        "slipway_deploy_canary_source",
+        "canary_source",
+        "lb_log",
+        one_of("lb_log", "prometheus"),
+        "the canary's evidence: the load balancers' access logs, or the platform's metrics",
+    ),
+    Input(
         "slipway_deploy_soak",
         "soak",
         10,
@@ -400,6 +442,11 @@ def settle(
         problems.append(
             f"slipway_deploy_lock_host must be an app host ({', '.join(app_hosts)}), "
             f"got {settings['lock_host']}."
+        )
+    if settings["canary_max_window"] < settings["canary_window"]:
+        problems.append(
+            f"slipway_deploy_canary_max_window must be at least slipway_deploy_canary_window "
+            f"({settings['canary_window']}), got {settings['canary_max_window']}."
         )
     problems += _unknown(given)
     settings["problems"] = problems

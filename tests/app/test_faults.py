@@ -82,6 +82,13 @@ def test_stalled_worker_takes_tasks_and_never_completes_them(platform, client):
             "maybe",
             "PLATFORM_FAULT_CRASH_ON_BOOT='maybe' is not a boolean",
         ),
+        (
+            "PLATFORM_FAULT_ROUTE",
+            "GET:/ready",
+            "PLATFORM_FAULT_ROUTE='GET:/ready' is not an API route",
+        ),
+        ("PLATFORM_FAULT_ROUTE", "/v1/tasks", "set METHOD:/v1/route"),
+        ("PLATFORM_FAULT_ROUTE_LATENCY_MS", "900", "is set without PLATFORM_FAULT_ROUTE"),
     ],
 )
 def test_a_malformed_fault_is_a_configuration_error(platform, name, value, message):
@@ -98,3 +105,35 @@ def test_debug_endpoints_serve_the_docs_and_the_schema_and_stay_healthy(platform
         assert client.get(f"{api.url}{path}").status_code == 200, path
     good = platform.api()
     assert client.get(f"{good.url}/docs").status_code == 404
+
+
+def test_a_slow_route_is_slow_and_every_other_route_and_probe_is_not(platform, client):
+    api = platform.api(
+        PLATFORM_FAULT_ROUTE="GET:/v1/tasks/{task_id}", PLATFORM_FAULT_ROUTE_LATENCY_MS="400"
+    )
+    agent = make_agent(client, api)
+    task = submit(client, api, agent["id"], {"prompt": "2 + 2"})
+    began = time.monotonic()
+    assert client.get(f"{api.url}/v1/tasks/{task['id']}").status_code == 200
+    assert time.monotonic() - began >= 0.4
+    for path in ("/health", "/ready", "/version", f"/v1/agents/{agent['id']}"):
+        began = time.monotonic()
+        assert client.get(f"{api.url}{path}").status_code == 200, path
+        assert time.monotonic() - began < 0.4, path
+    assert client.get(f"{api.url}/version").json()["faults"] == {
+        "route": "GET:/v1/tasks/{task_id}",
+        "route_latency_ms": 400.0,
+    }
+
+
+def test_a_failing_route_answers_its_share_with_500_and_only_it(platform, client):
+    api = platform.api(PLATFORM_FAULT_ROUTE="POST:/v1/tasks", PLATFORM_FAULT_ROUTE_ERROR_RATE="1")
+    agent = make_agent(client, api)
+    body = {"agent_id": agent["id"], "input": {"prompt": "2 + 2"}}
+    reply = client.post(f"{api.url}/v1/tasks", json=body, headers=AUTH)
+    assert reply.status_code == 500
+    assert "PLATFORM_FAULT_ROUTE_ERROR_RATE" in reply.text
+    for path in ("/health", "/ready", f"/v1/agents/{agent['id']}"):
+        assert client.get(f"{api.url}{path}").status_code == 200, path
+    page = client.get(f"{api.url}/metrics").text
+    assert 'method="POST",route="/v1/tasks",status="500"' in page

@@ -28,7 +28,9 @@ from tests.lab_deploy import (  # noqa: E402
     OLD,
     active_alerts,
     ansible_module,
+    canary_looks,
     deploy,
+    drained_at_lbs,
     fleet_on,
     in_rotation_after,
     ledgers,
@@ -36,8 +38,12 @@ from tests.lab_deploy import (  # noqa: E402
     rescue_timeline,
     restored_after,
     running_releases,
+    weights_at_lbs,
 )
 from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
+
+# The canary's share of the requests at the default weight, two app hosts: 25 / (25 + 100).
+CANARY_SHARE = 0.2
 
 STARTED = time.time()
 # From a run's end to its alert in Alertmanager: the push, a 5 s scrape, a 5 s
@@ -66,12 +72,57 @@ def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
     lost = load.lost_tasks()
     print(f"\ngood deploy {OLD} -> {GOOD}: {seconds:.1f} s; {report.summary()}; lost {len(lost)}")
     assert rc == 0, out[-4000:]
+    looks = canary_looks(out)
+    print(f"canary looks (host, s, verdict): {looks}")
+    assert looks, "the canary was judged"
+    assert looks[-1][2] == "passed", looks
+    assert looks[-1][1] >= 60, looks
+    assert weights_at_lbs() == {"lb1": {}}, "the canary is back at its full weight"
     assert report.failed == 0, report.failures[:10]
     assert report.tasks, "the load submitted tasks"
     assert lost == []
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
     for host, ledger in ledgers().items():
         assert (ledger["current"], ledger["previous"]) == (GOOD, OLD), host
+
+
+@pytest.mark.parametrize(
+    ("release", "trigger"),
+    [
+        ("1.1.0-slow-read", "performance_degradation"),
+        ("1.1.0-failing-submissions", "health_check_failure"),
+    ],
+)
+def test_a_release_bad_only_on_real_routes_is_caught_by_the_canary(
+    on_good, api_key, release, trigger
+):
+    """Its probes stay healthy: only the traffic users send shows it (docs/canary.md). A
+    share of failing submissions may also fail the one task the host verification submits
+    (a third of the time at 30 %): then it is caught before the canary, which is fine."""
+    with LbLoad(api_key) as load:
+        rc, out, seconds = deploy(release, *FAST)
+        report = load.stop()
+    looks = canary_looks(out)
+    flat = " ".join(out.split())
+    print(f"\nroute-only bad release {release}: {seconds:.1f} s; looks {looks}; {report.summary()}")
+    assert rc != 0, "a bad release fails the run"
+    assert f"(trigger: {trigger})" in out, out[-3000:]
+    if not looks:
+        assert release == "1.1.0-failing-submissions", out[-3000:]
+        assert "verifying the host on 1.1.0-failing-submissions: verification failed" in flat
+    else:
+        assert "the canary analysis on real traffic" in out, out[-3000:]
+        assert looks[-1][2] == "failed", looks
+        detected = looks[-1][1]
+        assert detected <= 60, f"detected {detected} s after the canary took traffic"
+        # What users saw: at most the canary's share of the requests of its window failed.
+        exposure = CANARY_SHARE * report.requests / report.seconds * detected
+        assert report.failed <= exposure, report.failures[:10]
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+    assert drained_at_lbs() == {"lb1": []}
+    assert weights_at_lbs() == {"lb1": {}}, "the canary is back at its full weight"
+    for host, ledger in ledgers().items():
+        assert ledger["current"] == GOOD, host
 
 
 @pytest.mark.parametrize(
@@ -143,6 +194,7 @@ def test_second_deploy_while_one_holds_the_lock_fails_at_once_naming_the_holder(
         rc, out, seconds = deploy(GOOD)
         assert rc != 0
         assert "deploy lock held by alice@elsewhere (deploy held-by-test" in out, out[-3000:]
+        assert "this run never held the deploy lock" in " ".join(out.split()), out[-3000:]
         assert seconds < 60
     finally:
         ansible_module("app1", "slipway.ops.release", "action=unlock deploy_id=held-by-test")

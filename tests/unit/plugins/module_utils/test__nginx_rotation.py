@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from ansible_collections.slipway.ops.plugins.module_utils import _nginx_rotation as rotation
 
 
@@ -59,3 +60,57 @@ def test_workers_are_the_live_children_of_the_master_and_their_exit_is_seen():
         child.wait()
     assert not rotation.alive(child.pid)
     assert child.pid not in rotation.children(os.getpid())
+
+
+def test_a_weight_alone_is_a_change_kept_in_its_file_and_full_weight_removes_it(tmp_path):
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "", ""
+
+    files = {
+        "drained_file": tmp_path / "drained.json",
+        "upstream_file": tmp_path / "upstream.conf",
+        "weights_file": tmp_path / "weights.json",
+    }
+    common = {
+        "upstream_content": "upstream x {}",
+        "wait_in_flight": False,
+        "timeout": 1,
+        "pid_file": tmp_path / "none.pid",
+        "check_mode": False,
+        "run": run,
+        **files,
+    }
+    result = rotation.apply(drained=[], weights={"app1": 25}, **common)
+    assert (result["changed"], result["weights"]) == (True, {"app1": 25})
+    assert files["weights_file"].read_text() == '{"app1": 25}\n'
+    assert result["diff"]["after"] == '[]\nweights: {"app1": 25}\n'
+    assert rotation.apply(drained=[], weights={"app1": 25}, **common)["changed"] is False
+    result = rotation.apply(drained=[], weights={"app1": 100}, **common)
+    assert (result["changed"], result["weights"]) == (True, {})
+    assert not files["weights_file"].exists()
+    assert [argv[0] for argv in calls] == ["/usr/sbin/nginx", "systemctl"] * 2
+
+
+def test_a_weight_change_that_does_not_check_puts_the_weights_back(tmp_path):
+    files = {
+        "drained_file": tmp_path / "drained.json",
+        "upstream_file": tmp_path / "upstream.conf",
+        "weights_file": tmp_path / "weights.json",
+    }
+    files["weights_file"].write_text('{"app2": 50}\n')
+    with pytest.raises(rotation.RotationFailed):
+        rotation.apply(
+            drained=[],
+            weights={"app1": 25},
+            upstream_content="bad",
+            wait_in_flight=False,
+            timeout=1,
+            pid_file=tmp_path / "none.pid",
+            check_mode=False,
+            run=lambda argv: (1, "", "emerg"),
+            **files,
+        )
+    assert files["weights_file"].read_text() == '{"app2": 50}\n'

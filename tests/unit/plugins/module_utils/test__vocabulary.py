@@ -60,15 +60,17 @@ def test_every_trigger_set_by_a_step_is_defined():
 
 
 @pytest.mark.parametrize(
-    ("section", "names"),
+    ("doc", "section", "names"),
     [
-        ("Kinds of run", vocabulary.KINDS),
-        ("Outcomes", vocabulary.OUTCOMES),
-        ("Triggers", vocabulary.TRIGGERS),
+        ("deploy.md", "Kinds of run", vocabulary.KINDS),
+        ("deploy.md", "Outcomes", vocabulary.OUTCOMES),
+        ("deploy.md", "Triggers", vocabulary.TRIGGERS),
+        ("canary.md", "Route classes", vocabulary.ROUTE_CLASSES),
+        ("canary.md", "Verdicts", vocabulary.VERDICTS),
     ],
 )
-def test_docs_deploy_explains_every_name(section, names):
-    text = (ROOT / "docs" / "deploy.md").read_text()
+def test_the_docs_explain_every_name(doc, section, names):
+    text = (ROOT / "docs" / doc).read_text()
     body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
     missing = [name for name in names if f"`{name}`" not in body]
-    assert missing == [], f"docs/deploy.md '## {section}' does not explain {missing}"
+    assert missing == [], f"docs/{doc} '## {section}' does not explain {missing}"

@@ -1,0 +1,226 @@
+# Copyright: Slipway maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""The canary judge: the traffic a canary served against its baseline's, per route
+class, over the same window. Pure Python, no I/O: the evidence comes from a
+source (_canary_evidence: the load balancers' access logs, or Prometheus), and
+the Kubernetes target calls the same judge.
+
+Per route class (the vocabulary's ROUTE_CLASSES), three questions, each a
+one-sided test at `alpha` (divided among the looks a deploy takes at a growing
+window) with a minimum effect, so that neither a real regression is missed nor
+chance cries wolf:
+
+- errors: is the canary's error share greater than the baseline's? Fisher's
+  exact test, and at least `error_min_increase` more in absolute share. Also
+  failed when the Wilson interval's lower bound of the canary's share is over
+  the absolute budget `error_budget`, whatever the baseline does.
+- latency: is the canary slower? The Mann-Whitney U test, and the canary's
+  median at least `latency_min_increase` (a share) and `latency_min_ms` over
+  the baseline's.
+- tail: do more of the canary's requests exceed the baseline's p95? Fisher's
+  exact test, at least twice the baseline's share and `tail_min_increase` more.
+  A route slowed for some requests only moves the tail, not the median.
+
+A class fails on any of them, even on a few requests (ten failures out of ten
+are evidence enough). It passes only with `min_requests` on both sides; else
+it is inconclusive. The verdict fails when a class fails, passes when a class
+passed and every other one passed or was quiet (under `quiet_share` of all the
+requests, both sides together), and is inconclusive otherwise: never a silent
+pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ansible_collections.slipway.ops.plugins.module_utils import _stats as stats
+from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
+
+PASS, FAIL, INCONCLUSIVE = vocabulary.VERDICTS  # passed, failed, inconclusive
+HEALTH = vocabulary.HEALTH_CHECK_FAILURE
+PERFORMANCE = vocabulary.PERFORMANCE_DEGRADATION
+
+
+@dataclass
+class Traffic:
+    """What one side served on one route class: every answered request's upstream
+    time (ms) and how many requests were errors (5xx, upstream error, timeout)."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies) + self.errors
+
+
+# The policy's fields that are shares (0..1).
+SHARES = (
+    "error_budget",
+    "error_min_increase",
+    "latency_min_increase",
+    "tail_min_increase",
+    "quiet_share",
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The judge's thresholds. The defaults and why: docs/canary.md."""
+
+    alpha: float = 0.01
+    # How many times the judge looks at a growing window (a deploy judges every few
+    # seconds and fails at the first look that shows a regression): each look tests at
+    # alpha / looks, so that the whole sequence cries wolf at most alpha of the time.
+    looks: int = 1
+    min_requests: int = 50
+    error_budget: float = 0.01
+    error_min_increase: float = 0.005
+    latency_min_increase: float = 0.5
+    latency_min_ms: float = 25
+    tail_min_increase: float = 0.10
+    quiet_share: float = 0.10
+
+    @property
+    def level(self) -> float:
+        """The significance each test of one look uses."""
+        return self.alpha / self.looks
+
+    def check(self) -> list[str]:
+        """What is wrong with the thresholds, one phrase each ([] when nothing)."""
+        problems = []
+        if not 0 < self.alpha < 0.5:
+            problems.append(f"alpha {self.alpha} must be between 0 and 0.5")
+        if self.looks < 1:
+            problems.append(f"looks {self.looks} must be at least 1")
+        if self.min_requests < 1:
+            problems.append(f"min_requests {self.min_requests} must be at least 1")
+        for name in SHARES:
+            if not 0 <= getattr(self, name) <= 1:
+                problems.append(f"{name} {getattr(self, name)} must be a share between 0 and 1")
+        if self.latency_min_ms < 0:
+            problems.append(f"latency_min_ms {self.latency_min_ms} must be 0 or more")
+        return problems
+
+
+def _share(k: int, n: int) -> float:
+    return k / n if n else 0.0
+
+
+def _figures(side: Traffic) -> dict:
+    return {
+        "requests": side.requests,
+        "errors": side.errors,
+        "error_rate": round(_share(side.errors, side.requests), 4),
+        "p50_ms": stats.percentile(side.latencies, 0.50),
+        "p95_ms": stats.percentile(side.latencies, 0.95),
+    }
+
+
+def _count(k: int, n: int) -> str:
+    return f"{k} of {n} ({_share(k, n):.1%})"
+
+
+def _errors(canary: Traffic, baseline: Traffic, policy: Policy, p_values: dict) -> list:
+    """Errors against the baseline's, and against the absolute budget."""
+    nc, nb = canary.requests, baseline.requests
+    if not nc:
+        return []
+    ec, eb = canary.errors, baseline.errors
+    p = p_values["errors"] = stats.fisher_greater(ec, nc - ec, eb, nb - eb)
+    if p < policy.level and _share(ec, nc) - _share(eb, nb) >= policy.error_min_increase:
+        said = f"errors {_count(ec, nc)} against the baseline's {_count(eb, nb)}, p = {p:.2g}"
+        return [(HEALTH, said)]
+    low, _ = stats.wilson_interval(ec, nc)
+    if low > policy.error_budget:
+        said = f"errors {_count(ec, nc)}: at least {low:.1%} with 99 % confidence"
+        return [(HEALTH, f"{said}, over the {policy.error_budget:.1%} budget")]
+    return []
+
+
+def _latency(canary: Traffic, baseline: Traffic, policy: Policy, p_values: dict) -> list:
+    """The whole distribution (its median), then its tail (the baseline's p95)."""
+    lc, lb = canary.latencies, baseline.latencies
+    if not lc or not lb:
+        return []
+    failures = []
+    _, p = stats.mann_whitney_greater(lc, lb)
+    p_values["latency"] = p
+    mc, mb = stats.percentile(lc, 0.50), stats.percentile(lb, 0.50)
+    if p < policy.level and mc - mb >= max(policy.latency_min_ms, policy.latency_min_increase * mb):
+        failures.append(
+            (PERFORMANCE, f"median {mc:.0f} ms against the baseline's {mb:.0f} ms, p = {p:.2g}")
+        )
+    # Slow: over the baseline's p95 by the same least effect as the median's.
+    p95 = stats.percentile(lb, 0.95)
+    threshold = max(p95 * (1 + policy.latency_min_increase), p95 + policy.latency_min_ms)
+    slow_c = sum(1 for v in lc if v > threshold)
+    slow_b = sum(1 for v in lb if v > threshold)
+    p = p_values["tail"] = stats.fisher_greater(slow_c, len(lc) - slow_c, slow_b, len(lb) - slow_b)
+    share_c, share_b = _share(slow_c, len(lc)), _share(slow_b, len(lb))
+    wider = share_c >= 2 * share_b and share_c - share_b >= policy.tail_min_increase
+    if p < policy.level and wider:
+        said = f"{slow_c} of {len(lc)} requests ({share_c:.0%}) over {threshold:.0f} ms, well over"
+        said += f" the baseline's p95 of {p95:.0f} ms (the baseline's {share_b:.0%}), p = {p:.2g}"
+        failures.append((PERFORMANCE, said))
+    return failures
+
+
+def judge_route(route: str, canary: Traffic, baseline: Traffic, policy: Policy) -> dict:
+    """One route class's figures, p-values, verdict, trigger and reason."""
+    p_values: dict[str, float] = {}
+    failures = _errors(canary, baseline, policy, p_values)
+    failures += _latency(canary, baseline, policy, p_values)
+    nc, nb = canary.requests, baseline.requests
+    result = {
+        "route": route,
+        "canary": _figures(canary),
+        "baseline": _figures(baseline),
+        "p_values": p_values,
+        "verdict": INCONCLUSIVE,
+        "trigger": "",
+        "reason": f"inconclusive: {nc} requests against {nb} (judged on {policy.min_requests})",
+    }
+    if failures:
+        # Errors first: users see an error before they see a slow answer.
+        failures.sort(key=lambda f: f[0] != HEALTH)
+        result.update(
+            verdict=FAIL, trigger=failures[0][0], reason="; ".join(r for _, r in failures)
+        )
+    elif nc >= policy.min_requests and nb >= policy.min_requests:
+        result.update(verdict=PASS, reason=f"{nc} requests against {nb}: no regression")
+    return result
+
+
+def judge(canary: dict, baseline: dict, policy: Policy) -> dict:
+    """The verdict over every route class: canary and baseline map a route class
+    to its Traffic (an absent class carried no request)."""
+    routes = []
+    for route in vocabulary.ROUTE_CLASSES:
+        c, b = canary.get(route, Traffic()), baseline.get(route, Traffic())
+        if c.requests or b.requests:
+            routes.append(judge_route(route, c, b, policy))
+    failed = [r for r in routes if r["verdict"] == FAIL]
+    passed = [r for r in routes if r["verdict"] == PASS]
+    everything = sum(r["canary"]["requests"] + r["baseline"]["requests"] for r in routes)
+    quiet = [
+        r
+        for r in routes
+        if r["verdict"] == INCONCLUSIVE
+        and r["canary"]["requests"] + r["baseline"]["requests"] < policy.quiet_share * everything
+    ]
+    total = sum(r["canary"]["requests"] for r in routes)
+    if failed:
+        verdict, trigger = FAIL, failed[0]["trigger"]
+        reason = "; ".join(f"{r['route']}: {r['reason']}" for r in failed)
+    elif passed and len(passed) + len(quiet) == len(routes):
+        verdict, trigger = PASS, ""
+        reason = ", ".join(f"{r['route']} {r['canary']['requests']}" for r in passed)
+        reason = f"no regression on {total} requests ({reason})"
+    else:
+        verdict, trigger = INCONCLUSIVE, ""
+        reason = f"inconclusive: {total} requests"
+        short = [r["route"] for r in routes if r["verdict"] == INCONCLUSIVE and r not in quiet]
+        if short:
+            reason += f" (too few on {', '.join(short)} to judge)"
+    return {"verdict": verdict, "trigger": trigger, "reason": reason, "routes": routes}

@@ -1,0 +1,259 @@
+#!/usr/bin/python
+# Copyright: Slipway maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""slipway.ops.canary_judge: a canary's traffic against its baseline's, per route class."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: canary_judge
+short_description: Judge a canary on the traffic it served against its baseline's
+version_added: 0.1.0
+description:
+  - Compares what the canary hosts served with what the baseline hosts served over the same
+    window, per route class (reads, task submissions, other writes). Errors with Fisher's exact
+    test and an absolute budget (Wilson interval), latency with the Mann-Whitney U test and the
+    tail over the baseline's p95, each with a minimum effect (docs/canary.md).
+  - The verdict is V(passed), V(failed) (with the trigger, V(health_check_failure) for errors,
+    V(performance_degradation) for latency) or V(inconclusive) when too few requests came.
+  - The evidence is either what the load balancers logged, as C(slipway.ops.lb_traffic) returned
+    it from each (O(source=lb_log)), or the platform's request histograms in Prometheus
+    (O(source=prometheus)).
+  - Runs on the controller. Reads only; changes nothing.
+author: Slipway maintainers
+attributes:
+  check_mode:
+    description: Judges in check mode too; it changes nothing either way.
+    support: full
+  diff_mode:
+    description: Nothing to show.
+    support: none
+options:
+  canary:
+    description: The canary hosts.
+    type: list
+    elements: str
+    required: true
+  baseline:
+    description: The baseline hosts, still on the previous release.
+    type: list
+    elements: str
+    required: true
+  source:
+    description: Where the evidence comes from.
+    type: str
+    choices: [lb_log, prometheus]
+    default: lb_log
+  traffic:
+    description:
+      - O(source=lb_log) - each load balancer's RV(slipway.ops.lb_traffic#module:traffic).
+    type: list
+    elements: dict
+    default: []
+  prometheus:
+    description: O(source=prometheus) - where the platform's request metrics are.
+    type: dict
+    default: {}
+    suboptions:
+      url: {description: The Prometheus server's URL., type: str}
+      job: {description: The scrape job of the API., type: str, default: api}
+      instances:
+        description: The C(instance) label of each host (default, the host's own name).
+        type: dict
+        default: {}
+      start: {description: The window's start (epoch seconds)., type: float}
+      end: {description: The window's end (epoch seconds)., type: float}
+  policy:
+    description: The judge's thresholds; the defaults and why are in docs/canary.md.
+    type: dict
+    default: {}
+    suboptions:
+      alpha: {description: Significance of the whole sequence of looks., type: float, default: 0.01}
+      looks:
+        description: The looks at a growing window this one is among; each tests at alpha / looks.
+        type: int
+        default: 1
+      min_requests:
+        description: Requests each side needs before a route class can pass.
+        type: int
+        default: 50
+      error_budget:
+        description: Absolute error share over which the canary fails.
+        type: float
+        default: 0.01
+      error_min_increase:
+        description: The least error share over the baseline's that fails.
+        type: float
+        default: 0.005
+      latency_min_increase:
+        description: The least slowdown that fails, a share (of the median; the p95 for the tail).
+        type: float
+        default: 0.5
+      latency_min_ms:
+        description: The least slowdown that fails, in ms (of the median; of the p95 for the tail).
+        type: float
+        default: 25
+      tail_min_increase:
+        description: The least rise in the share of requests well over the baseline p95 that fails.
+        type: float
+        default: 0.1
+      quiet_share:
+        description: A route class under this share of all requests cannot hold a verdict back.
+        type: float
+        default: 0.1
+  fail:
+    description: Fail the task on a V(failed) verdict (an V(inconclusive) one never fails it).
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Judge the canary on what the load balancers saw
+  slipway.ops.canary_judge:
+    canary: [app1]
+    baseline: "{{ groups['app'] | difference(['app1']) }}"
+    traffic: "{{ __canary_traffic.results | map(attribute='traffic') | list }}"
+  register: __canary_verdict
+"""
+
+RETURN = r"""
+verdict:
+  description: V(passed), V(failed) or V(inconclusive).
+  returned: always
+  type: str
+trigger:
+  description: On V(failed), the trigger of the first failing route class.
+  returned: always
+  type: str
+reason:
+  description: One line, for the run's output and the audit log.
+  returned: always
+  type: str
+  sample: "task_submissions: errors 9 of 31 (29.0%), the baseline 0 of 118 (0.0%), p = 3e-6"
+routes:
+  description: Per route class, both sides' requests, errors, p50, p95, p-values and verdict.
+  returned: always
+  type: list
+  elements: dict
+lines:
+  description: The same, one line per route class, for the run's output.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import dataclasses
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.slipway.ops.plugins.module_utils import _canary_judge as judge
+from ansible_collections.slipway.ops.plugins.module_utils._canary_evidence import (
+    PrometheusSource,
+)
+
+# The policy's options are the judge's Policy fields, their defaults its own (one definition;
+# a unit test keeps DOCUMENTATION equal).
+POLICY = {
+    f.name: {"type": "int" if f.type in ("int", int) else "float", "default": f.default}
+    for f in dataclasses.fields(judge.Policy)
+}
+ARGUMENT_SPEC = {
+    "canary": {"type": "list", "elements": "str", "required": True},
+    "baseline": {"type": "list", "elements": "str", "required": True},
+    "source": {"type": "str", "choices": ["lb_log", "prometheus"], "default": "lb_log"},
+    "traffic": {"type": "list", "elements": "dict", "default": []},
+    "prometheus": {
+        "type": "dict",
+        "default": {},
+        "options": {
+            "url": {"type": "str"},
+            "job": {"type": "str", "default": "api"},
+            "instances": {"type": "dict", "default": {}},
+            "start": {"type": "float"},
+            "end": {"type": "float"},
+        },
+    },
+    "policy": {"type": "dict", "default": {}, "options": POLICY},
+    "fail": {"type": "bool", "default": True},
+}
+
+
+def merge(hosts: list[str], traffic: list[dict]) -> dict:
+    """The hosts' traffic summed over every load balancer: {route: Traffic}."""
+    merged: dict[str, judge.Traffic] = {}
+    for seen in traffic:
+        for host in hosts:
+            for route, side in (seen.get(host) or {}).items():
+                into = merged.setdefault(route, judge.Traffic())
+                into.latencies += [float(v) for v in side.get("latencies", [])]
+                into.errors += int(side.get("errors", 0))
+    return merged
+
+
+def _side(figures: dict) -> str:
+    p50 = "-" if figures["p50_ms"] is None else f"{figures['p50_ms']:.0f}"
+    p95 = "-" if figures["p95_ms"] is None else f"{figures['p95_ms']:.0f}"
+    return (
+        f"{figures['requests']} requests, p50 {p50} ms, p95 {p95} ms, "
+        f"errors {figures['error_rate']:.1%}"
+    )
+
+
+def lines(result: dict) -> list[str]:
+    out = []
+    for route in result["routes"]:
+        p = ", ".join(f"{name} {value:.2g}" for name, value in route["p_values"].items())
+        out.append(
+            f"{route['route']}: {route['verdict']}; canary {_side(route['canary'])}; "
+            f"baseline {_side(route['baseline'])}; p-values {p or 'none'}"
+        )
+    return out
+
+
+def evidence(module: AnsibleModule) -> list[dict]:
+    p = module.params
+    if p["source"] == "lb_log":
+        if not p["traffic"]:
+            module.fail_json(msg="traffic is empty: pass each load balancer's lb_traffic result")
+        return p["traffic"]
+    prom = p["prometheus"]
+    missing = [k for k in ("url", "start", "end") if prom.get(k) in (None, "")]
+    if missing:
+        module.fail_json(msg=f"source=prometheus needs prometheus.{', prometheus.'.join(missing)}")
+    hosts = p["canary"] + p["baseline"]
+    instances = {prom["instances"].get(h, h): h for h in hosts}
+    source = PrometheusSource(prom["url"], instances, job=prom["job"])
+    try:
+        seen = source.traffic(prom["start"], prom["end"])
+    except RuntimeError as err:
+        module.fail_json(msg=f"Prometheus at {prom['url']}: {err}")
+    return [
+        {
+            h: {r: {"latencies": t.latencies, "errors": t.errors} for r, t in routes.items()}
+            for h, routes in seen.items()
+        }
+    ]
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    p = module.params
+    policy = judge.Policy(**p["policy"])
+    problems = policy.check()
+    if problems:
+        module.fail_json(msg="policy: " + "; ".join(problems))
+    both = set(p["canary"]) & set(p["baseline"])
+    if not p["canary"] or not p["baseline"] or both:
+        module.fail_json(
+            msg="canary and baseline must each name at least one host, and none in both"
+            + (f" (in both: {', '.join(sorted(both))})" if both else "")
+        )
+    seen = evidence(module)
+    result = judge.judge(merge(p["canary"], seen), merge(p["baseline"], seen), policy)
+    result["lines"] = lines(result)
+    if result["verdict"] == judge.FAIL and p["fail"]:
+        module.fail_json(msg=f"canary failed: {result['reason']}", changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# Copyright: Slipway maintainers
+# Apache License 2.0 (see galaxy.yml)
+"""slipway.ops.lb_traffic: what a load balancer's backends served over a window."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lb_traffic
+short_description: Read what each backend served, per route class, from an Nginx access log
+version_added: 0.1.0
+description:
+  - Reads the load balancer's JSON access log (the C(slipway_json) format of the role
+    C(slipway.ops.nginx_tls)) for the requests that ended within [O(start), O(end)), and returns,
+    per backend and route class, every answered request's upstream time and the number of errors.
+    The canary judge (C(slipway.ops.canary_judge)) compares a canary's with its baseline's.
+  - An error is a 5xx from the upstream, an upstream error or timeout (502, 504), or a request
+    the client gave up on (499). A request retried on another backend counts against the one
+    that failed it. The probes and the paths outside C(/v1/) are left out (docs/canary.md).
+  - The log is read backwards from its end, so a large log costs only the window.
+  - Runs on the load balancer (its log is local there). Reads only; changes nothing.
+author: Slipway maintainers
+attributes:
+  check_mode:
+    description: Reads the log in check mode too; it changes nothing either way.
+    support: full
+  diff_mode:
+    description: Nothing to show.
+    support: none
+options:
+  access_log:
+    description: The access log to read.
+    type: path
+    default: /var/log/nginx/access.log
+  upstreams:
+    description:
+      - The backends' addresses as Nginx logs them (C(10.242.0.21:8000)), each to its host.
+      - One of O(upstreams) and O(backends_file) is required.
+    type: dict
+  backends_file:
+    description:
+      - The backends the role C(slipway.ops.nginx_tls) recorded on the load balancer
+        (C(/var/lib/slipway/nginx_tls/backends.json)); each backend's address and port to its name.
+    type: path
+  start:
+    description: The window's start, in seconds since the epoch.
+    type: float
+    required: true
+  end:
+    description: The window's end, in seconds since the epoch.
+    type: float
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Read what the backends served during the canary's window
+  slipway.ops.lb_traffic:
+    backends_file: /var/lib/slipway/nginx_tls/backends.json
+    start: "{{ __canary_start }}"
+    end: "{{ __canary_end }}"
+  delegate_to: "{{ lb }}"
+  loop: "{{ groups['lb'] }}"
+  loop_control: {loop_var: lb}
+  register: __canary_traffic
+"""
+
+RETURN = r"""
+traffic:
+  description: Per host, per route class, C(latencies) (ms, one per answered request) and C(errors).
+  returned: always
+  type: dict
+  sample: {app1: {reads: {latencies: [12.0, 15.0], errors: 0}}, app2: {}}
+requests:
+  description: The requests per host in the window.
+  returned: always
+  type: dict
+  sample: {app1: 2, app2: 0}
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.slipway.ops.plugins.module_utils._canary_evidence import LbLogSource
+
+ARGUMENT_SPEC = {
+    "access_log": {"type": "path", "default": "/var/log/nginx/access.log"},
+    "upstreams": {"type": "dict"},
+    "backends_file": {"type": "path"},
+    "start": {"type": "float", "required": True},
+    "end": {"type": "float", "required": True},
+}
+
+
+def recorded(path: str) -> dict:
+    """address:port -> name, from the role's backends.json."""
+    with open(path) as handle:
+        state = json.load(handle)
+    out = {}
+    for backend in state["backends"]:
+        address = backend["address"]
+        host = f"[{address}]" if ":" in address else address
+        out[f"{host}:{backend.get('port', state['default_port'])}"] = backend["name"]
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_one_of=[("upstreams", "backends_file")],
+        mutually_exclusive=[("upstreams", "backends_file")],
+    )
+    p = module.params
+    if p["end"] <= p["start"]:
+        module.fail_json(msg=f"end ({p['end']}) must be after start ({p['start']})")
+    if not os.path.exists(p["access_log"]):
+        module.fail_json(
+            msg=f"access_log {p['access_log']} does not exist: set the path nginx_tls logs to"
+            " (nginx_tls_access_log)"
+        )
+    if p["backends_file"]:
+        try:
+            upstreams = recorded(p["backends_file"])
+        except (OSError, ValueError, KeyError) as err:
+            module.fail_json(
+                msg=f"backends_file {p['backends_file']}: {err}; converge the load balancer"
+                " (site.yml) so that nginx_tls records its backends"
+            )
+    else:
+        upstreams = {str(addr): str(host) for addr, host in p["upstreams"].items()}
+    traffic = LbLogSource([p["access_log"]], upstreams).traffic(p["start"], p["end"])
+    module.exit_json(
+        changed=False,
+        traffic={
+            host: {
+                route: {"latencies": t.latencies, "errors": t.errors} for route, t in routes.items()
+            }
+            for host, routes in traffic.items()
+        },
+        requests={
+            host: sum(t.requests for t in routes.values()) for host, routes in traffic.items()
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

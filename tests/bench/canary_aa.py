@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""The canary judge's false alarms: an A/A run on the lab's recorded traffic.
+
+Both app hosts run the same release. Under about 50 requests/s and 2 tasks/s
+through lb1 (tests/lab_load.py) for --minutes, this records lb1's access log
+(the judge's default evidence). Then it replays the deploy's canary analysis
+from every start --step seconds apart, both ways (app1 as the canary against
+app2, and the other way round): a look every --interval seconds at the window
+so far, each at alpha divided among the looks, failed at the first look that
+fails, passed once a look passes at --window seconds or more, inconclusive at
+--max-window. The canary side keeps a random share of its requests (decided
+once per request), so that it carries what a canary at the default weight
+carries (--share of all requests). Every "failed" is a false alarm.
+
+The same sequences are judged from the lab's Prometheus (the platform's request
+histograms; each host's whole traffic, since binned counts cannot be thinned
+per request), and both sources' request counts for the last minute are printed
+side by side.
+
+Prints the false-fail rate of each source against its target (<= 1 %), the
+inconclusive rate, the median look at which the sequences ended, and exits 1
+when a target is missed. Needs the lab converged (make site), every app host
+on one release; or --log to replay a log recorded before.
+Usage: canary_aa.py [--minutes 10] [--step 5] [--interval 15] [--window 60]
+                    [--max-window 180] [--share 0.2] [--log FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "collections"))
+
+from ansible_collections.slipway.ops.plugins.module_utils import (  # noqa: E402
+    _canary_evidence as evidence,
+)
+from ansible_collections.slipway.ops.plugins.module_utils import (  # noqa: E402
+    _canary_judge as judge,
+)
+
+from tests.lab_deploy import lab_exec, running_releases  # noqa: E402
+from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
+
+TARGET_FALSE_FAIL = 0.01
+UPSTREAMS = {"10.242.0.21:8000": "app1", "10.242.0.22:8000": "app2"}
+PROMETHEUS = "http://10.242.0.41:9090"
+ACCESS_LOG = "/var/log/nginx/access.log"
+
+
+def record(minutes: float) -> tuple[float, float, Path]:
+    """Run the load for `minutes`; lb1's access log lines of the run, in a local file."""
+    before = int(lab_exec("lb1", "stat", "-c", "%s", ACCESS_LOG).strip())
+    api_key = lab_api_key()
+    start = time.time()
+    with LbLoad(api_key) as load:
+        while time.time() - start < minutes * 60:
+            time.sleep(min(60.0, max(0.0, start + minutes * 60 - time.time())))
+            done = (time.time() - start) / 60
+            print(f"recording lb1's traffic: {done:.0f} of {minutes:g} min", flush=True)
+        report = load.stop()
+    end = time.time()
+    print(f"load: {report.summary()}")
+    text = lab_exec("lb1", "tail", "-c", f"+{before + 1}", ACCESS_LOG)
+    path = Path(tempfile.mkdtemp(prefix="canary-aa-")) / "access.log"
+    path.write_text(text)
+    return start, end, path
+
+
+def lb_rows(log: Path, seed: int) -> list[tuple]:
+    """Every judged observation of the log in time order, each with a uniform draw that
+    decides, once, whether a canary at the share would have served it."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible subsampling, not secrets
+    rows = []
+    with log.open() as lines:
+        for line in lines:
+            rows += [(*row, rng.random()) for row in evidence.observations(line)]
+    rows.sort(key=lambda row: row[0])
+    return rows
+
+
+class Replayed:
+    """The recorded log as a source; the canary host keeps the requests its draw allows."""
+
+    def __init__(self, rows: list[tuple], canary: str, keep: float) -> None:
+        self.rows, self.canary, self.keep = rows, canary, keep
+        self.times = [row[0] for row in rows]
+
+    def traffic(self, start: float, end: float) -> dict:
+        lo, hi = bisect.bisect_left(self.times, start), bisect.bisect_left(self.times, end)
+        kept = (
+            row[:5]
+            for row in self.rows[lo:hi]
+            if UPSTREAMS.get(row[1]) != self.canary or row[5] < self.keep
+        )
+        return evidence.collect(kept, UPSTREAMS, start, end)
+
+
+def sequence(source, canary: str, baseline: str, t0: float, args) -> tuple[str, int, str]:
+    """The deploy's looks from t0: the verdict, the look (s) that decided it, the reason."""
+    looks = [*range(args.interval, args.max_window, args.interval), args.max_window]
+    policy = judge.Policy(looks=len(looks))
+    verdict = "inconclusive"
+    for look in looks:
+        traffic = source.traffic(t0, t0 + look)
+        result = judge.judge(traffic[canary], traffic[baseline], policy)
+        verdict = result["verdict"]
+        if verdict == "failed" or (verdict == "passed" and look >= args.window):
+            return verdict, look, result["reason"]
+    return verdict, looks[-1], result["reason"]
+
+
+def replay(make_source, start: float, end: float, args) -> dict:
+    counts = {"failed": 0, "inconclusive": 0, "passed": 0}
+    ended: list[int] = []
+    alarms: list[str] = []
+    t0 = start + 10  # the load's first seconds are its ramp
+    while t0 + args.max_window <= end - 5:
+        for canary, baseline in (("app1", "app2"), ("app2", "app1")):
+            verdict, look, reason = sequence(make_source(canary), canary, baseline, t0, args)
+            counts[verdict] += 1
+            ended.append(look)
+            if verdict == "failed":
+                alarms.append(f"{canary} from +{t0 - start:.0f} s, at {look} s: {reason}")
+        t0 += args.step
+    return {"counts": counts, "ended": ended, "alarms": alarms}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--step", type=float, default=5)
+    parser.add_argument("--interval", type=int, default=15)
+    parser.add_argument("--window", type=int, default=60)
+    parser.add_argument("--max-window", type=int, default=180)
+    parser.add_argument("--share", type=float, default=0.2)
+    parser.add_argument("--examples", type=int, default=5, help="false alarms to print")
+    parser.add_argument(
+        "--log", type=Path, help="replay this recorded log (no load, no Prometheus)"
+    )
+    args = parser.parse_args()
+    # Each host carries half; the canary keeps share / (1 - share) of its half.
+    keep = args.share / (1 - args.share)
+    if args.log:
+        log, label = args.log, str(args.log)
+        rows = lb_rows(log, seed=7)
+        start, end = rows[0][0], rows[-1][0]
+    else:
+        releases = set(running_releases().values())
+        if len(releases) != 1:
+            print(f"canary_aa: the app hosts run {sorted(releases)}; put them on one release")
+            return 2
+        start, end, log = record(args.minutes)
+        label = releases.pop()
+        print(f"recorded in {log} (replay with --log)")
+        rows = lb_rows(log, seed=7)
+    sources = {"lb_log": lambda canary: Replayed(rows, canary, keep)}
+    if not args.log:
+        prometheus = evidence.PrometheusSource(PROMETHEUS, {"app1": "app1", "app2": "app2"})
+        sources["prometheus"] = lambda canary: prometheus
+        time.sleep(20)  # a scrape after the end, so that Prometheus has the last window
+    print(
+        f"\nA/A on {label}: a look every {args.interval} s, pass from {args.window} s, "
+        f"at most {args.max_window} s; a sequence every {args.step:g} s over "
+        f"{(end - start) / 60:.1f} min, both ways; canary share {args.share:.0%} (lb_log)"
+    )
+    print(
+        f"{'source':<12}{'sequences':>10}{'failed':>8}{'inconcl.':>10}{'false-fail':>12}"
+        f"{'target':>8}  ended at (median s)"
+    )
+    ok = True
+    for name, make in sources.items():
+        got = replay(make, start, end, args)
+        counts, total = got["counts"], sum(got["counts"].values())
+        rate = counts["failed"] / total if total else 1.0
+        verdict = "ok" if total and rate <= TARGET_FALSE_FAIL else "MISSED"
+        ok &= verdict == "ok"
+        median = statistics.median(got["ended"]) if got["ended"] else 0
+        print(
+            f"{name:<12}{total:>10}{counts['failed']:>8}{counts['inconclusive']:>10}"
+            f"{rate:>11.2%}{TARGET_FALSE_FAIL:>8.0%}  {median:g}  {verdict}"
+        )
+        for alarm in got["alarms"][: args.examples]:
+            print(f"    false alarm: {alarm}")
+    if not args.log:
+        last = {
+            name: {
+                host: {route: t.requests for route, t in routes.items()}
+                for host, routes in make("none").traffic(end - 65, end - 5).items()
+            }
+            for name, make in sources.items()
+        }
+        print(f"\nthe last minute's requests per host and route class, by source: {last}")
+    print("all targets met" if ok else "a target was missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The canary judge on synthetic traffic: what it catches, what it leaves as chance."""
+
+from __future__ import annotations
+
+import random
+
+from ansible_collections.slipway.ops.plugins.module_utils import _canary_judge as judge
+from ansible_collections.slipway.ops.plugins.module_utils._canary_judge import Policy, Traffic
+
+POLICY = Policy()
+
+
+def traffic(
+    seed: int,
+    n: int,
+    *,
+    errors: int = 0,
+    slow_share: float = 0.0,
+    slow_ms: float = 1500,
+    scale: float = 1.0,
+) -> Traffic:
+    """n requests: lognormal upstream times around 20 ms in whole ms, `errors` of them errors,
+    `slow_share` of the answered ones at slow_ms."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible samples, not secrets
+    answered = n - errors
+    latencies = []
+    for _ in range(answered):
+        slow = rng.random() < slow_share
+        latencies.append(float(slow_ms if slow else round(scale * rng.lognormvariate(3.0, 0.5))))
+    return Traffic(latencies=latencies, errors=errors)
+
+
+def test_a_good_canary_passes_on_every_route_with_traffic():
+    canary = {"reads": traffic(1, 200), "task_submissions": traffic(2, 80)}
+    baseline = {"reads": traffic(3, 800), "task_submissions": traffic(4, 320)}
+    result = judge.judge(canary, baseline, POLICY)
+    assert result["verdict"] == "passed", result
+    assert result["reason"] == "no regression on 280 requests (reads 200, task_submissions 80)"
+    assert [r["route"] for r in result["routes"]] == ["reads", "task_submissions"]
+
+
+def test_a_route_slowed_for_a_share_of_its_requests_fails_on_its_tail():
+    # the median barely moves; a fifth of the canary's reads take 1.5 s
+    canary = {"reads": traffic(1, 150, slow_share=0.2)}
+    baseline = {"reads": traffic(3, 600)}
+    result = judge.judge(canary, baseline, POLICY)
+    assert (result["verdict"], result["trigger"]) == ("failed", "performance_degradation")
+    assert "well over the baseline's p95" in result["reason"]
+
+
+def test_a_route_slower_on_every_request_fails_on_its_median():
+    result = judge.judge({"reads": traffic(1, 60, scale=3.0)}, {"reads": traffic(3, 600)}, POLICY)
+    assert (result["verdict"], result["trigger"]) == ("failed", "performance_degradation")
+    assert result["reason"].startswith("reads: median ")
+
+
+def test_a_share_of_failed_submissions_fails_as_health_even_on_few_requests():
+    canary = {"task_submissions": traffic(1, 12, errors=4), "reads": traffic(2, 300)}
+    baseline = {"task_submissions": traffic(3, 60), "reads": traffic(4, 1200)}
+    result = judge.judge(canary, baseline, POLICY)
+    assert (result["verdict"], result["trigger"]) == ("failed", "health_check_failure")
+    assert result["reason"].startswith("task_submissions: errors 4 of 12 (33.3%) against")
+
+
+def test_errors_over_the_budget_fail_even_when_the_baseline_errs_alike():
+    result = judge.judge(
+        {"reads": traffic(1, 400, errors=40)}, {"reads": traffic(3, 400, errors=40)}, POLICY
+    )
+    assert result["verdict"] == "failed"
+    assert "over the 1.0% budget" in result["reason"]
+
+
+def test_one_error_among_many_is_chance():
+    result = judge.judge({"reads": traffic(1, 300, errors=1)}, {"reads": traffic(3, 1200)}, POLICY)
+    assert result["verdict"] == "passed", result["reason"]
+
+
+def test_too_few_requests_is_inconclusive_and_says_how_many():
+    result = judge.judge({"reads": traffic(1, 20)}, {"reads": traffic(3, 500)}, POLICY)
+    assert result["verdict"] == "inconclusive"
+    assert result["reason"] == "inconclusive: 20 requests (too few on reads to judge)"
+    assert judge.judge({}, {}, POLICY)["reason"] == "inconclusive: 0 requests"
+
+
+def test_a_quiet_route_does_not_hold_back_a_verdict_the_busy_ones_give():
+    canary = {"reads": traffic(1, 200), "other_writes": traffic(2, 3)}
+    baseline = {"reads": traffic(3, 800), "other_writes": traffic(4, 10)}
+    assert judge.judge(canary, baseline, POLICY)["verdict"] == "passed"
+
+
+def test_the_result_carries_each_routes_figures_and_p_values():
+    route = judge.judge({"reads": traffic(1, 100)}, {"reads": traffic(3, 400)}, POLICY)["routes"][0]
+    assert route["canary"]["requests"] == 100
+    assert set(route["p_values"]) == {"errors", "latency", "tail"}
+    assert route["baseline"]["p50_ms"] > 0
+
+
+def test_the_policy_names_what_is_wrong():
+    assert Policy().check() == []
+    assert Policy(alpha=0, min_requests=0).check() == [
+        "alpha 0 must be between 0 and 0.5",
+        "min_requests 0 must be at least 1",
+    ]
+
+
+def test_a_and_a_false_fail_rate_is_within_alpha():
+    # Both sides from one distribution: how often the judge cries wolf.
+    fails = 0
+    windows = 300
+    for i in range(windows):
+        canary = {
+            "reads": traffic(2 * i, 120, errors=i % 2),
+            "task_submissions": traffic(5000 + i, 40),
+        }
+        baseline = {
+            "reads": traffic(2 * i + 1, 480, errors=2),
+            "task_submissions": traffic(9000 + i, 160),
+        }
+        fails += judge.judge(canary, baseline, POLICY)["verdict"] == "failed"
+    assert fails / windows <= 0.01
