@@ -103,8 +103,9 @@ def test_a_slow_platform_fails_the_performance_baseline(platform):
     assert check["severity"] == "high"
     assert check["metrics"]["p95_ms"] >= 600
     assert check["message"].startswith("p95 6")
-    assert "ms over the 500 ms budget: 8 of 8 requests slower, more than chance allows" in (
-        check["message"]
+    assert (
+        "ms over the 500 ms budget: 8 of 8 requests slower, more than chance allows"
+        in (check["message"])
     )
     assert "(8 requests: p50 " in check["message"]
 
