@@ -213,9 +213,9 @@ INPUTS: tuple[Input, ...] = (
     Input(
         "slipway_deploy_canary_inconclusive",
         "canary_inconclusive",
-        "fail",
+        "pass",
         one_of("fail", "pass"),
-        "fail: a canary judged on too few requests fails the deploy; pass: it goes on, said",
+        "a canary judged on too few requests: pass goes on, said; fail fails the deploy",
     ),
     Input(
         "slipway_deploy_canary_source",
