@@ -186,6 +186,28 @@ def canary_looks(output: str) -> list[tuple[str, int, str]]:
     return [(host, int(seconds), verdict) for host, seconds, verdict in CANARY.findall(output)]
 
 
+WATCH = re.compile(
+    r"the\s+watch\s+on\s+(the\s+fleet|\w+),\s+\d+\s+s\s+of\s+real\s+traffic[^:]*:\s+(\w+)"
+)
+DEPLOY_METRICS = ROOT / ".cache" / "audit" / "metrics" / "slipway_playbook_deploy.prom"
+
+
+def watches(output: str) -> list[tuple[str, str]]:
+    """Each watch on real traffic: (a host, or "the fleet"; its verdict)."""
+    return [(" ".join(what.split()), verdict) for what, verdict in WATCH.findall(output)]
+
+
+def analysis_verdicts() -> dict[tuple[str, str], str]:
+    """The last deploy run's verdicts on real traffic, from its metrics:
+    {(kind, subject): verdict}."""
+    found = re.findall(
+        r'^slipway_deploy_analysis_verdict\{kind="(\w+)",subject="([^"]+)",verdict="(\w+)"\} 1$',
+        DEPLOY_METRICS.read_text(),
+        re.MULTILINE,
+    )
+    return {(kind, subject): verdict for kind, subject, verdict in found}
+
+
 # profile_tasks prints, before each task, the previous task's duration.
 TASK_TIMING = re.compile(
     r"^TASK \[(?P<task>[^\]]+)\].*\n[^\n]*\((?P<h>\d+):(?P<m>\d\d):(?P<s>[\d.]+)\)", re.MULTILINE

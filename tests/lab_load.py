@@ -1,12 +1,17 @@
 """Continuous client load through the lab's load balancer, for deploy tests and benchmarks.
 
 A background thread offers a fixed rate of reads (GET /v1/agents/{id}, which
-reads PostgreSQL) and of task submissions (POST /v1/tasks) through lb1, each
-on a new TLS connection (a client that reuses a kept-alive connection the
-load balancer closed on a reload sees an error no server caused). Every
-request that does not answer its expected status is a failure, with its time
-and what came back. After the run, every task submitted must complete:
-`lost_tasks()` waits for each and returns the ones that never succeeded.
+reads PostgreSQL) and of task submissions (POST /v1/tasks) through lb1. By
+default each request has a new TLS connection, offered at a fixed rate
+whatever the answers take. `keepalive=N` makes the client one that keeps N
+HTTPS connections alive and reuses them, as an SDK's pool of N threads on a
+`requests.Session` does: each of N workers sends its share of the rate, one
+request at a time, never more than one late (it retries nothing: a
+connection the load balancer closes as a request goes out on it is a failed
+request). Every request that does not
+answer its expected status is a failure, with its time and what came back.
+After the run, every task submitted must complete: `lost_tasks()` waits for
+each and returns the ones that never succeeded.
 """
 
 from __future__ import annotations
@@ -81,9 +86,10 @@ class LbLoad:
         task_rate: float = 2.0,
         timeout: float = 30.0,
         poll_every: int = 4,
+        keepalive: int = 0,
     ) -> None:
         self.api_key, self.base, self.rate, self.task_rate = api_key, base, rate, task_rate
-        self.poll_every = poll_every
+        self.poll_every, self.keepalive = poll_every, keepalive
         self.ssl = ssl.create_default_context(cafile=str(ca))
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.report = Report()
@@ -115,7 +121,12 @@ class LbLoad:
             self.stop()
 
     def _session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(ssl=self.ssl, force_close=True, limit=200)
+        if self.keepalive:
+            connector = aiohttp.TCPConnector(
+                ssl=self.ssl, limit=self.keepalive, keepalive_timeout=60
+            )
+        else:
+            connector = aiohttp.TCPConnector(ssl=self.ssl, force_close=True, limit=200)
         return aiohttp.ClientSession(connector=connector, timeout=self.timeout)
 
     async def _create_agent(self) -> str:
@@ -129,7 +140,35 @@ class LbLoad:
                     raise RuntimeError(f"creating the load's agent: {reply.status} {data}")
                 return data["id"]
 
+    def _next(self, session: aiohttp.ClientSession, sent: int):
+        """The `sent`-th request of the mix: a submission in task_rate / (rate + task_rate),
+        else a read (one in poll_every of them a task poll)."""
+        every = round((self.rate + self.task_rate) / self.task_rate) if self.task_rate else 0
+        if every and sent % every == 0:
+            return self._submit(session)
+        if self.report.tasks and self.poll_every and sent % self.poll_every == 1:
+            return self._poll(session)
+        return self._read(session)
+
+    async def _worker(self, session: aiohttp.ClientSession, index: int, start: float) -> None:
+        gap = self.keepalive / (self.rate + self.task_rate)
+        due = start + index * gap / self.keepalive
+        while not self._stop.is_set():
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            self._sent += 1
+            await self._next(session, self._sent)
+            # Paced: late by more than a gap, it starts again from now (no burst to catch up).
+            due = max(due + gap, time.monotonic())
+
     async def _run(self) -> None:
+        if self.keepalive:
+            async with self._session() as session:
+                self._sent = 0
+                start = time.monotonic()
+                await asyncio.gather(
+                    *(self._worker(session, i, start) for i in range(self.keepalive))
+                )
+            return
         async with self._session() as session:
             pending: set[asyncio.Task] = set()
             start = time.monotonic()

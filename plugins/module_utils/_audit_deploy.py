@@ -4,7 +4,10 @@
 
 The contract (docs/audit.md): a task runs `ansible.builtin.set_stats` with
 data `slipway_deploy: {id, stage, status}` at each stage, and once
-`slipway_deploy: {id, outcome, ...}` at the end. A deploy that reported stages
+`slipway_deploy: {id, outcome, ...}` at the end. A verdict on real traffic
+comes as `slipway_deploy: {id, analysis: {kind, subject, verdict, trigger,
+routes}}` (the canary judge's result): a `deploy_analysis` record, and the
+run's metrics. A deploy that reported stages
 but no outcome gets one inferred when the run ends. `pushgateway_url`, where
 given, is the inventory's Pushgateway (the session pushes there unless its
 own option names one).
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
+from ansible_collections.slipway.ops.plugins.module_utils._audit_metrics import Family
 
 STAGE_STATUSES = ("started", "ok", "failed", "skipped")
 OUTCOMES = tuple(vocabulary.OUTCOMES)
@@ -29,8 +33,12 @@ FIELDS = (
     "trigger",
     "reason",
     "canary",
+    "watch",
 )
 MAX_FIELD = 200
+ANALYSES = tuple(vocabulary.ANALYSES)
+VERDICTS = tuple(vocabulary.VERDICTS)
+ROUTE_FIGURES = ("requests", "errors", "error_rate", "p50_ms", "p95_ms")
 
 
 class ContractError(ValueError):
@@ -60,6 +68,8 @@ class DeployTracker:
         self.check_mode = check_mode
         self.scrub = scrub
         self.deploys: dict[str, Deploy] = {}
+        # Each verdict on real traffic in this run (deploy_analysis records), in order.
+        self.analyses: list[dict] = []
 
     def observe(self, data: object, ts: str, host: str | None = None) -> list[dict]:
         if not isinstance(data, Mapping):
@@ -77,10 +87,12 @@ class DeployTracker:
         records = []
         if data.get("stage"):
             records.append(self._stage(deploy, data, ts, host))
+        if data.get("analysis"):
+            records.append(self._analysis(deploy, data["analysis"]))
         if data.get("outcome"):
             records.append(self.outcome(deploy, str(data["outcome"]), ts))
         if not records:
-            raise ContractError("slipway_deploy needs a stage or an outcome")
+            raise ContractError("slipway_deploy needs a stage, an analysis or an outcome")
         return records
 
     def _stage(self, deploy: Deploy, data: Mapping, ts: str, host: str | None) -> dict:
@@ -96,6 +108,43 @@ class DeployTracker:
         if host:
             record["host"] = host
         return record
+
+    def _analysis(self, deploy: Deploy, data: object) -> dict:
+        """A verdict on real traffic: the judge's figures per route class, nothing else."""
+        if not isinstance(data, Mapping):
+            raise ContractError("slipway_deploy.analysis must be a mapping")
+        kind, verdict = str(data.get("kind")), str(data.get("verdict"))
+        if kind not in ANALYSES or verdict not in VERDICTS:
+            raise ContractError(
+                f"slipway_deploy.analysis needs a kind in {ANALYSES} and a verdict in {VERDICTS}"
+            )
+        routes = []
+        for route in data.get("routes") or []:
+            if not isinstance(route, Mapping) or route.get("route") not in vocabulary.ROUTE_CLASSES:
+                raise ContractError("slipway_deploy.analysis.routes: each names a route class")
+            sides = {
+                side: {k: (route.get(side) or {}).get(k) for k in ROUTE_FIGURES}
+                for side in ("canary", "baseline")
+            }
+            p_values = {str(k): float(v) for k, v in (route.get("p_values") or {}).items()}
+            routes.append(
+                {
+                    "route": route["route"],
+                    "verdict": str(route.get("verdict")),
+                    **sides,
+                    "p_values": p_values,
+                }
+            )
+        analysis = {
+            "kind": kind,
+            "subject": _text(data.get("subject") or "", self.scrub),
+            "verdict": verdict,
+            "trigger": str(data.get("trigger") or ""),
+            "reason": _text(data.get("reason") or "", self.scrub),
+            "routes": routes,
+        }
+        self.analyses.append(analysis)
+        return {"type": "deploy_analysis", "deploy": deploy.id, **analysis}
 
     def outcome(self, deploy: Deploy, outcome: str, ts: str, inferred: bool = False) -> dict:
         if outcome not in OUTCOMES:
@@ -137,3 +186,49 @@ class DeployTracker:
                     deploy.fields["reason"] = "the run ended before the deploy reported an outcome"
                 records.append(self.outcome(deploy, outcome, ts, inferred=True))
         return records
+
+
+def analysis_families(analyses: list[dict]) -> list[Family]:
+    """The run's verdicts on real traffic as metrics: the last one per kind and subject."""
+    last = {(a["kind"], a["subject"]): a for a in analyses}
+    verdicts = Family(
+        "slipway_deploy_analysis_verdict",
+        "gauge",
+        "1 for the verdict of the run's last analysis of each kind (canary, watch) and subject.",
+    )
+    requests = Family(
+        "slipway_deploy_analysis_requests",
+        "gauge",
+        "Requests per route class and side (canary: the judged hosts) in the last analysis.",
+    )
+    errors = Family(
+        "slipway_deploy_analysis_error_ratio",
+        "gauge",
+        "Errors (5xx, upstream errors, timeouts) over requests, per route class and side.",
+    )
+    latency = Family(
+        "slipway_deploy_analysis_latency_seconds",
+        "gauge",
+        "The upstream response time's p50 and p95 per route class and side.",
+    )
+    p_values = Family(
+        "slipway_deploy_analysis_p_value",
+        "gauge",
+        "Each test's p-value (errors, latency, tail) per route class in the last analysis.",
+    )
+    for (kind, subject), analysis in sorted(last.items()):
+        labels = {"kind": kind, "subject": subject}
+        for verdict in VERDICTS:
+            verdicts.add(int(verdict == analysis["verdict"]), **labels, verdict=verdict)
+        for route in analysis["routes"]:
+            at = {**labels, "route": route["route"]}
+            for side in ("canary", "baseline"):
+                figures = route[side]
+                requests.add(figures["requests"] or 0, **at, side=side)
+                errors.add(float(figures["error_rate"] or 0), **at, side=side)
+                for quantile, key in (("0.5", "p50_ms"), ("0.95", "p95_ms")):
+                    if figures[key] is not None:
+                        latency.add(figures[key] / 1000, **at, side=side, quantile=quantile)
+            for test, value in sorted(route["p_values"].items()):
+                p_values.add(value, **at, test=test)
+    return [verdicts, requests, errors, latency, p_values]

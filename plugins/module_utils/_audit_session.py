@@ -32,6 +32,7 @@ from ansible_collections.slipway.ops.plugins.module_utils._audit_chain import (
 from ansible_collections.slipway.ops.plugins.module_utils._audit_deploy import (
     ContractError,
     DeployTracker,
+    analysis_families,
 )
 from ansible_collections.slipway.ops.plugins.module_utils._audit_dora import figures
 from ansible_collections.slipway.ops.plugins.module_utils._audit_metrics import (
@@ -270,6 +271,7 @@ class AuditSession:
                     "Task durations per host in the playbook's last run.",
                 ).add_histogram(self.histogram, **labels),
                 hosts,
+                *analysis_families(self.deploys.analyses),
             ]
         )
 

@@ -224,3 +224,22 @@ def judge(canary: dict, baseline: dict, policy: Policy) -> dict:
         if short:
             reason += f" (too few on {', '.join(short)} to judge)"
     return {"verdict": verdict, "trigger": trigger, "reason": reason, "routes": routes}
+
+
+def judge_watch(host: dict, before: dict, peers: dict, policy: Policy) -> dict:
+    """A watch (docs/canary.md): the watched hosts' traffic against the fleet's before the
+    deploy. A regression the peers serving alongside them over the same window show alike is
+    the environment's (load, a drained host's share), not the release's: it passes, said."""
+    result = judge(host, before, policy)
+    if result["verdict"] != FAIL or not peers:
+        return result
+    alongside = judge(host, peers, policy)
+    if alongside["verdict"] != PASS:
+        return result
+    return {
+        **result,
+        "verdict": PASS,
+        "trigger": "",
+        "reason": f"the peers alongside shifted alike ({alongside['reason']}); against the fleet "
+        f"before the deploy: {result['reason']}",
+    }

@@ -72,6 +72,12 @@ VERDICTS = {
     "inconclusive": "too few requests to tell: the canary judge never passes on silence",
 }
 
+# When a deploy judges a release on real traffic (docs/canary.md).
+ANALYSES = {
+    "canary": "the first batch at a reduced weight, against the baseline hosts at the same time",
+    "watch": "a later host, or the fleet at the end, against the fleet before the deploy",
+}
+
 # How the canary judge groups the requests the load balancers saw.
 ROUTE_CLASSES = {
     "reads": "GET and HEAD on the API (/v1/), the probes (/health, /ready ...) left out",

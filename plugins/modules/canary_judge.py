@@ -11,9 +11,11 @@ short_description: Judge a canary on the traffic it served against its baseline'
 version_added: 0.1.0
 description:
   - Compares what the canary hosts served with what the baseline hosts served over the same
-    window, per route class (reads, task submissions, other writes). Errors with Fisher's exact
-    test and an absolute budget (Wilson interval), latency with the Mann-Whitney U test and the
-    tail over the baseline's p95, each with a minimum effect (docs/canary.md).
+    window, or over an earlier window (a watch against what the fleet served before the deploy -
+    O(baseline_traffic), O(prometheus.baseline_start)), per route class (reads, task
+    submissions, other writes). Errors with Fisher's exact test and an absolute budget (Wilson
+    interval), latency with the Mann-Whitney U test and the tail over the baseline's p95, each
+    with a minimum effect (docs/canary.md).
   - The verdict is V(passed), V(failed) (with the trigger, V(health_check_failure) for errors,
     V(performance_degradation) for latency) or V(inconclusive) when too few requests came.
   - The evidence is either what the load balancers logged, as C(slipway.ops.lb_traffic) returned
@@ -35,7 +37,9 @@ options:
     elements: str
     required: true
   baseline:
-    description: The baseline hosts, still on the previous release.
+    description:
+      - The baseline hosts, still on the previous release.
+      - With an earlier window, the hosts that served then (the canary hosts may be among them).
     type: list
     elements: str
     required: true
@@ -50,6 +54,21 @@ options:
     type: list
     elements: dict
     default: []
+  baseline_traffic:
+    description:
+      - O(source=lb_log) - the baseline's evidence from an earlier window, each load balancer's
+        RV(slipway.ops.lb_traffic#module:traffic) over it. Empty - the baseline's is in O(traffic).
+    type: list
+    elements: dict
+    default: []
+  peers:
+    description:
+      - With an earlier window - hosts that served alongside the canary over its window. A
+        regression against the earlier window that the canary does not show against them (they
+        shifted alike) is the environment's, not the release's - the verdict is V(passed), said.
+    type: list
+    elements: str
+    default: []
   prometheus:
     description: O(source=prometheus) - where the platform's request metrics are.
     type: dict
@@ -63,6 +82,10 @@ options:
         default: {}
       start: {description: The window's start (epoch seconds)., type: float}
       end: {description: The window's end (epoch seconds)., type: float}
+      baseline_start:
+        description: The baseline's earlier window's start (epoch seconds); unset - the same window.
+        type: float
+      baseline_end: {description: The baseline's earlier window's end (epoch seconds)., type: float}
   policy:
     description: The judge's thresholds; the defaults and why are in docs/canary.md.
     type: dict
@@ -161,6 +184,8 @@ ARGUMENT_SPEC = {
     "baseline": {"type": "list", "elements": "str", "required": True},
     "source": {"type": "str", "choices": ["lb_log", "prometheus"], "default": "lb_log"},
     "traffic": {"type": "list", "elements": "dict", "default": []},
+    "baseline_traffic": {"type": "list", "elements": "dict", "default": []},
+    "peers": {"type": "list", "elements": "str", "default": []},
     "prometheus": {
         "type": "dict",
         "default": {},
@@ -170,6 +195,8 @@ ARGUMENT_SPEC = {
             "instances": {"type": "dict", "default": {}},
             "start": {"type": "float"},
             "end": {"type": "float"},
+            "baseline_start": {"type": "float"},
+            "baseline_end": {"type": "float"},
         },
     },
     "policy": {"type": "dict", "default": {}, "options": POLICY},
@@ -209,21 +236,19 @@ def lines(result: dict) -> list[str]:
     return out
 
 
-def evidence(module: AnsibleModule) -> list[dict]:
-    p = module.params
+def earlier(p: dict) -> bool:
+    """Whether the baseline's evidence is from an earlier window than the canary's."""
     if p["source"] == "lb_log":
-        if not p["traffic"]:
-            module.fail_json(msg="traffic is empty: pass each load balancer's lb_traffic result")
-        return p["traffic"]
-    prom = p["prometheus"]
-    missing = [k for k in ("url", "start", "end") if prom.get(k) in (None, "")]
-    if missing:
-        module.fail_json(msg=f"source=prometheus needs prometheus.{', prometheus.'.join(missing)}")
-    hosts = p["canary"] + p["baseline"]
+        return bool(p["baseline_traffic"])
+    return p["prometheus"].get("baseline_start") is not None
+
+
+def _prometheus(module: AnsibleModule, hosts: list[str], start: float, end: float) -> list[dict]:
+    prom = module.params["prometheus"]
     instances = {prom["instances"].get(h, h): h for h in hosts}
     source = PrometheusSource(prom["url"], instances, job=prom["job"])
     try:
-        seen = source.traffic(prom["start"], prom["end"])
+        seen = source.traffic(start, end)
     except RuntimeError as err:
         module.fail_json(msg=f"Prometheus at {prom['url']}: {err}")
     return [
@@ -234,6 +259,27 @@ def evidence(module: AnsibleModule) -> list[dict]:
     ]
 
 
+def evidence(module: AnsibleModule) -> tuple[list[dict], list[dict]]:
+    """The canary's window's evidence and the baseline's (the same list unless earlier)."""
+    p = module.params
+    if p["source"] == "lb_log":
+        if not p["traffic"]:
+            module.fail_json(msg="traffic is empty: pass each load balancer's lb_traffic result")
+        return p["traffic"], p["baseline_traffic"] or p["traffic"]
+    prom = p["prometheus"]
+    needed = ["url", "start", "end"] + (["baseline_end"] if earlier(p) else [])
+    missing = [k for k in needed if prom.get(k) in (None, "")]
+    if missing:
+        module.fail_json(msg=f"source=prometheus needs prometheus.{', prometheus.'.join(missing)}")
+    if not earlier(p):
+        seen = _prometheus(module, p["canary"] + p["baseline"], prom["start"], prom["end"])
+        return seen, seen
+    return (
+        _prometheus(module, p["canary"] + p["peers"], prom["start"], prom["end"]),
+        _prometheus(module, p["baseline"], prom["baseline_start"], prom["baseline_end"]),
+    )
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
@@ -241,14 +287,22 @@ def main():
     problems = policy.check()
     if problems:
         module.fail_json(msg="policy: " + "; ".join(problems))
-    both = set(p["canary"]) & set(p["baseline"])
+    # Over one window a host is either side; against an earlier window it may be both.
+    both = set() if earlier(p) else set(p["canary"]) & set(p["baseline"])
     if not p["canary"] or not p["baseline"] or both:
         module.fail_json(
             msg="canary and baseline must each name at least one host, and none in both"
             + (f" (in both: {', '.join(sorted(both))})" if both else "")
         )
-    seen = evidence(module)
-    result = judge.judge(merge(p["canary"], seen), merge(p["baseline"], seen), policy)
+    peers = [h for h in p["peers"] if h not in p["canary"]]
+    if peers and not earlier(p):
+        module.fail_json(msg="peers need an earlier window (baseline_traffic, or a Prometheus one)")
+    seen, before = evidence(module)
+    canary = merge(p["canary"], seen)
+    if earlier(p):
+        result = judge.judge_watch(canary, merge(p["baseline"], before), merge(peers, seen), policy)
+    else:
+        result = judge.judge(canary, merge(p["baseline"], before), policy)
     result["lines"] = lines(result)
     if result["verdict"] == judge.FAIL and p["fail"]:
         module.fail_json(msg=f"canary failed: {result['reason']}", changed=False, **result)

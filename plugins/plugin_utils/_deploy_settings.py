@@ -18,6 +18,7 @@ import re
 import secrets
 import socket
 import string
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -225,6 +226,21 @@ INPUTS: tuple[Input, ...] = (
         "the canary's evidence: the load balancers' access logs, or the platform's metrics",
     ),
     Input(
+        "slipway_deploy_watch_window",
+        "watch_window",
+        20,
+        between(_integer, 0, 3600, "whole seconds"),
+        "seconds of real traffic each later host, and the fleet at the end, is judged on "
+        "against what the fleet served before the deploy (0: no watch)",
+    ),
+    Input(
+        "slipway_deploy_watch_baseline",
+        "watch_baseline",
+        300,
+        between(_integer, 30, 3600, "whole seconds"),
+        "the seconds before the deploy whose traffic the watch compares with",
+    ),
+    Input(
         "slipway_deploy_soak",
         "soak",
         10,
@@ -410,7 +426,13 @@ def settle(
 ) -> dict:
     """The run's settings from the `slipway_deploy_*`/`slipway_rollback_*` variables given;
     `problems` lists every bad one (empty: go on)."""
-    settings: dict = {"kind": kind, "release": release, "job_id": str(job_id or "")}
+    settings: dict = {
+        "kind": kind,
+        "release": release,
+        "job_id": str(job_id or ""),
+        # The watch's baseline window ends here (epoch seconds).
+        "started": round(time.time(), 3),
+    }
     problems: list[str] = []
     # A reconcile (site.yml) puts each host back on the release its own ledger knows.
     if kind != "reconcile" and (not isinstance(release, str) or not RELEASE_PATTERN.match(release)):

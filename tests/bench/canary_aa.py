@@ -12,7 +12,11 @@ fails, passed once a look passes at --window seconds or more, inconclusive at
 once per request), so that it carries what a canary at the default weight
 carries (--share of all requests). Every "failed" is a false alarm.
 
-The same sequences are judged from the lab's Prometheus (the platform's request
+The watch (docs/canary.md) is replayed too: from every start --step seconds
+apart, each host's --watch-window seconds at its whole traffic against both
+hosts' --watch-baseline seconds before, in one look.
+
+The same canary sequences are judged from the lab's Prometheus (the platform's request
 histograms; each host's whole traffic, since binned counts cannot be thinned
 per request), and both sources' request counts for the last minute are printed
 side by side.
@@ -22,7 +26,8 @@ inconclusive rate, the median look at which the sequences ended, and exits 1
 when a target is missed. Needs the lab converged (make site), every app host
 on one release; or --log to replay a log recorded before.
 Usage: canary_aa.py [--minutes 10] [--step 5] [--interval 15] [--window 60]
-                    [--max-window 180] [--share 0.2] [--log FILE]
+                    [--max-window 180] [--share 0.2] [--watch-window 20]
+                    [--watch-baseline 300] [--log FILE]
 """
 
 from __future__ import annotations
@@ -134,6 +139,30 @@ def replay(make_source, start: float, end: float, args) -> dict:
     return {"counts": counts, "ended": ended, "alarms": alarms}
 
 
+def watch_replay(make_source, start: float, end: float, args) -> dict:
+    """The watch from every t0: a host's window against both hosts before t0."""
+    source = make_source("none")
+    counts = {"failed": 0, "inconclusive": 0, "passed": 0}
+    alarms: list[str] = []
+    t0 = start + 10 + args.watch_baseline
+    while t0 + args.watch_window <= end - 5:
+        before = source.traffic(t0 - args.watch_baseline, t0)
+        fleet: dict[str, judge.Traffic] = {}
+        for routes in before.values():
+            for route, side in routes.items():
+                into = fleet.setdefault(route, judge.Traffic())
+                into.latencies += side.latencies
+                into.errors += side.errors
+        window = source.traffic(t0, t0 + args.watch_window)
+        for host in ("app1", "app2"):
+            result = judge.judge(window.get(host, {}), fleet, judge.Policy())
+            counts[result["verdict"]] += 1
+            if result["verdict"] == "failed":
+                alarms.append(f"{host} from +{t0 - start:.0f} s: {result['reason']}")
+        t0 += args.step
+    return {"counts": counts, "ended": [args.watch_window], "alarms": alarms}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=10)
@@ -142,6 +171,8 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=60)
     parser.add_argument("--max-window", type=int, default=180)
     parser.add_argument("--share", type=float, default=0.2)
+    parser.add_argument("--watch-window", type=int, default=20)
+    parser.add_argument("--watch-baseline", type=int, default=300)
     parser.add_argument("--examples", type=int, default=5, help="false alarms to print")
     parser.add_argument(
         "--log", type=Path, help="replay this recorded log (no load, no Prometheus)"
@@ -163,22 +194,27 @@ def main() -> int:
         print(f"recorded in {log} (replay with --log)")
         rows = lb_rows(log, seed=7)
     sources = {"lb_log": lambda canary: Replayed(rows, canary, keep)}
+    # The watch judges each host at its whole traffic: nothing thinned.
+    runs = {name: (make, replay) for name, make in sources.items()}
     if not args.log:
         prometheus = evidence.PrometheusSource(PROMETHEUS, {"app1": "app1", "app2": "app2"})
         sources["prometheus"] = lambda canary: prometheus
+        runs["prometheus"] = (sources["prometheus"], replay)
         time.sleep(20)  # a scrape after the end, so that Prometheus has the last window
+    runs["lb_log watch"] = (lambda canary: Replayed(rows, canary, 1.0), watch_replay)
     print(
         f"\nA/A on {label}: a look every {args.interval} s, pass from {args.window} s, "
         f"at most {args.max_window} s; a sequence every {args.step:g} s over "
-        f"{(end - start) / 60:.1f} min, both ways; canary share {args.share:.0%} (lb_log)"
+        f"{(end - start) / 60:.1f} min, both ways; canary share {args.share:.0%} (lb_log); "
+        f"the watch: {args.watch_window} s against the {args.watch_baseline} s before"
     )
     print(
         f"{'source':<12}{'sequences':>10}{'failed':>8}{'inconcl.':>10}{'false-fail':>12}"
         f"{'target':>8}  ended at (median s)"
     )
     ok = True
-    for name, make in sources.items():
-        got = replay(make, start, end, args)
+    for name, (make, run) in runs.items():
+        got = run(make, start, end, args)
         counts, total = got["counts"], sum(got["counts"].values())
         rate = counts["failed"] / total if total else 1.0
         verdict = "ok" if total and rate <= TARGET_FALSE_FAIL else "MISSED"

@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """deploy.yml on the lab under continuous load: a good release, every bad one, and the naive way.
 
-Under about 50 requests/s and 2 tasks/s through lb1 for each whole run
-(tests/lab_load.py), side by side in one run of this script:
+Under about 50 requests/s and 2 tasks/s through lb1 for each whole run from
+each of two clients (tests/lab_load.py): one that opens a new connection per
+request, and one that keeps 8 HTTPS connections alive (as an SDK does). The
+deploy cases start after WARM_UP s of that load (the watch's baseline is the
+traffic before the deploy). Side by side in one run of this script:
 
   naive      what an operator does without Slipway: the new tag in .env and
              `docker compose up -d` on every app host at once; its failed
              requests and the time until every host answers ready on it
-  good       deploy.yml 1.0.0 -> 1.1.0: failed requests (target 0), lost tasks
-             (target 0), and wall time over its lower bound, the sum over
+  good       deploy.yml 1.0.0 -> 1.1.0: failed requests of each client (target
+             0), lost tasks (target 0), the verdicts of the canary and of each
+             watch (target: passed), and wall time over its lower bound, the sum over
              batches of the release's boot-to-ready time (target <= 1.5)
   bad        deploy.yml of each bad release (app/README.md): the run fails
              with the expected trigger, the fleet ends on 1.1.0, failure
              detection to healthy on the previous release <= 20 s per host
-             (and the time to back in rotation), failed requests 0. The
+             (and the time to back in rotation), failed requests 0 (each
+             client). The
              releases bad on one real route only are caught by the canary:
              from its taking traffic to its verdict <= 60 s, and failed
              requests within its share of its window's requests
@@ -53,6 +58,7 @@ from tests.lab_deploy import (  # noqa: E402
     restored_after,
     running_releases,
     step_time,
+    watches,
 )
 from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
 
@@ -76,7 +82,52 @@ RATIO_TARGET, RESTORE_TARGET, DETECTION_TARGET = 1.5, 20.0, 60
 CANARY_SHARE = 0.2
 # deploy.yml's default soaks and canary window (docs/deploy.md), part of the wall time by
 # policy: with the canary analysis, the first batch soaks SOAK, then the window.
-SOAK, CANARY_WINDOW, FLEET_SOAK = 10, 60, 10
+SOAK, CANARY_WINDOW, FLEET_SOAK, WATCH_WINDOW = 10, 60, 10, 20
+WARM_UP = 30
+
+
+class Clients:
+    """Both clients' load for the `with` block; the reports of both, and their lost tasks."""
+
+    def __init__(self, key: str) -> None:
+        self.fresh, self.kept = LbLoad(key), LbLoad(key, keepalive=8)
+
+    def __enter__(self) -> Clients:
+        self.fresh.start()
+        self.kept.start()
+        time.sleep(WARM_UP)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if not self.fresh.report.seconds:
+            self.fresh.stop()
+            self.kept.stop()
+
+    @property
+    def failed(self) -> dict[str, int]:
+        return {"new_connection": self.fresh.report.failed, "kept_alive": self.kept.report.failed}
+
+    @property
+    def requests(self) -> int:
+        return self.fresh.report.requests + self.kept.report.requests
+
+    @property
+    def seconds(self) -> float:
+        return self.fresh.report.seconds
+
+    def lost_tasks(self) -> list:
+        return self.fresh.lost_tasks() + self.kept.lost_tasks()
+
+    def summary(self) -> str:
+        return (
+            f"new-connection client {self.fresh.report.summary()}; kept-alive client "
+            f"{self.kept.report.summary()}"
+        )
+
+
 FAST = ["-e", "slipway_deploy_gate_timeout=45"]
 
 
@@ -114,19 +165,19 @@ def naive(key: str) -> dict:
         f"-e 's|^SLIPWAY_APP_RELEASE=.*|SLIPWAY_APP_RELEASE={GOOD}|' /opt/slipway/app/.env && "
         "docker compose --project-directory /opt/slipway/app up -d"
     )
-    with LbLoad(key) as load:
+    with Clients(key) as load:
         started = time.monotonic()
         ansible_shell("app", edit)
         ready = all_ready_on(GOOD)
         seconds = time.monotonic() - started
         time.sleep(5)
-        report = load.stop()
+        load.stop()
     lost = load.lost_tasks()
     say(
         f"naive compose up -d on every host: {seconds:.1f} s to all ready ({ready:.1f} s polling); "
-        f"{report.summary()}; lost tasks {len(lost)}"
+        f"failed requests {load.failed}; {load.summary()}; lost tasks {len(lost)}"
     )
-    return {"failed": report.failed, "seconds": seconds, "lost": len(lost)}
+    return {"failed": load.failed, "seconds": seconds, "lost": len(lost)}
 
 
 class BootWatch:
@@ -181,23 +232,29 @@ class BootWatch:
 
 def good(key: str) -> tuple[dict, bool]:
     ensure(OLD)
-    with LbLoad(key) as load, BootWatch(GOOD) as watch:
+    with Clients(key) as load, BootWatch(GOOD) as watch:
         rc, out, seconds = deploy(GOOD)
-        report = load.stop()
+        load.stop()
     lost = load.lost_tasks()
     boots = watch.boot_to_ready()
     # serial 1: one host a batch, so the batches' boot-to-ready times add up.
     bound = sum(boots.values()) if len(boots) == len(APP_PORTS) else 0.0
     ratio = seconds / bound if bound else float("inf")
     # The policy's own waits (each batch's soak, the canary's window, the fleet soak).
-    soaks = SOAK * len(APP_PORTS) + CANARY_WINDOW + FLEET_SOAK
+    hosts = len(APP_PORTS)
+    soaks = (
+        SOAK * hosts + CANARY_WINDOW + WATCH_WINDOW * (hosts - 1) + max(FLEET_SOAK, WATCH_WINDOW)
+    )
     beyond = (seconds - soaks) / bound if bound else float("inf")
-    ok = rc == 0 and report.failed == 0 and not lost and ratio <= RATIO_TARGET
+    verdicts = [v for _, _, v in canary_looks(out)][-1:] + [v for _, v in watches(out)]
+    judged = verdicts == ["passed"] * (1 + hosts)
+    ok = rc == 0 and not any(load.failed.values()) and not lost and ratio <= RATIO_TARGET and judged
     say(
         f"good {OLD} -> {GOOD}: rc {rc}, {seconds:.1f} s, lower bound {bound:.1f} s "
         f"(boot-to-ready per batch {boots}, the gate saw ready after {ready_after(out)}),"
         f" ratio {ratio:.2f} (target <= {RATIO_TARGET}; {beyond:.2f} without {soaks} s of soaks); "
-        f"{report.summary()}; lost tasks {len(lost)}"
+        f"canary and watches {verdicts} (target: all passed); failed requests {load.failed} "
+        f"(target 0 each); {load.summary()}; lost tasks {len(lost)}"
     )
     if rc != 0:
         say(out[-3000:])
@@ -208,16 +265,17 @@ def good(key: str) -> tuple[dict, bool]:
         "ratio": round(ratio, 2),
         "ratio_without_soaks": round(beyond, 2),
         "boots": boots,
-        "failed": report.failed,
+        "verdicts": verdicts,
+        "failed": load.failed,
         "lost": len(lost),
     }, ok
 
 
 def bad(key: str, release: str, trigger: str) -> tuple[dict, bool]:
     ensure(GOOD)
-    with LbLoad(key) as load:
+    with Clients(key) as load:
         rc, out, seconds = deploy(release, *FAST)
-        report = load.stop()
+        load.stop()
     lost = load.lost_tasks()
     restored = restored_after(out)
     fleet = running_releases()
@@ -228,7 +286,8 @@ def bad(key: str, release: str, trigger: str) -> tuple[dict, bool]:
     detected = looks[-1][1] if looks and looks[-1][2] == "failed" else None
     # A release bad on real routes only is seen by the canary, which serves a share of the
     # traffic: what failed must stay within that share of its window's requests.
-    exposure = CANARY_SHARE * report.requests / report.seconds * (detected or 0)
+    exposure = CANARY_SHARE * load.requests / load.seconds * (detected or 0)
+    failed = sum(load.failed.values())
     route_only = release in ROUTE_ONLY
     # A failing submission may fail the one task the host verification submits first.
     early = route_only and not looks and "verification failed" in " ".join(out.split())
@@ -236,24 +295,24 @@ def bad(key: str, release: str, trigger: str) -> tuple[dict, bool]:
         rc != 0
         and named
         and set(fleet.values()) == {GOOD}
-        and (report.failed <= exposure if route_only else report.failed == 0)
+        and (failed <= exposure if route_only else failed == 0)
         and (not route_only or early or (detected is not None and detected <= DETECTION_TARGET))
         and not lost
         and (not needs_restore or (restored and worst <= RESTORE_TARGET))
     )
     canary = (
-        f"caught by the host verification before the canary; failed requests {report.failed}; "
+        f"caught by the host verification before the canary; failed requests {load.failed}; "
         if early
         else f"canary detection {detected} s after it took traffic (target <= {DETECTION_TARGET}), "
-        f"failed requests {report.failed} (within the canary's exposure {exposure:.0f}); "
+        f"failed requests {load.failed} (both within the canary's exposure {exposure:.0f}); "
         if route_only
         else ""
     )
     say(
         f"bad {release}: run failed {rc != 0}, trigger {trigger} named {named}, fleet {fleet}, "
         f"{canary}healthy again after {restored} s (target <= {RESTORE_TARGET}), in rotation "
-        f"after {in_rotation_after(out)} s, run {seconds:.1f} s; "
-        f"{report.summary()}; lost tasks {len(lost)}"
+        f"after {in_rotation_after(out)} s, run {seconds:.1f} s; failed requests {load.failed}; "
+        f"{load.summary()}; lost tasks {len(lost)}"
     )
     if not ok:
         say(out[-3000:])
@@ -263,7 +322,7 @@ def bad(key: str, release: str, trigger: str) -> tuple[dict, bool]:
         "restored": restored,
         "in_rotation": in_rotation_after(out),
         "detected": detected,
-        "failed": report.failed,
+        "failed": load.failed,
         "lost": len(lost),
         "seconds": seconds,
     }, bool(ok)
@@ -277,7 +336,7 @@ def rollbacks(key: str, rounds: int = 3) -> tuple[dict, bool]:
     walls: list[float] = []
     failed = 0
     ok = True
-    with LbLoad(key) as load:
+    with Clients(key) as load:
         for _ in range(rounds):
             for target in (OLD, GOOD):
                 rc, output, seconds = playbook("rollback.yml", target)
@@ -294,17 +353,17 @@ def rollbacks(key: str, rounds: int = 3) -> tuple[dict, bool]:
                 if rc != 0:
                     say(output[-3000:])
         rc, output, idle = playbook("rollback.yml", GOOD)
-        report = load.stop()
+        load.stop()
     left_alone = rc == 0 and step_time(output) == {} and "left alone" in output
-    failed = report.failed
+    failed = load.failed
     median = statistics.median(per_host) if per_host else float("inf")
-    ok = ok and left_alone and failed == 0 and median <= RESTORE_TARGET
+    ok = ok and left_alone and not any(failed.values()) and median <= RESTORE_TARGET
     say(
         f"rollback.yml: per host, start of its step to back in rotation, median {median:.1f} s "
         f"(target <= {RESTORE_TARGET}) over {len(per_host)}, max {max(per_host, default=0):.1f} s;"
         f" out of rotation, median {statistics.median(out) if out else 0:.1f} s; run median "
         f"{statistics.median(walls):.1f} s for {len(APP_PORTS)} hosts; every host already there: "
-        f"{idle:.1f} s, left alone {left_alone}; {report.summary()}"
+        f"{idle:.1f} s, left alone {left_alone}; failed requests {failed}; {load.summary()}"
     )
     return {
         "per_host_median": round(median, 1),

@@ -27,6 +27,7 @@ from tests.lab_deploy import (  # noqa: E402
     GOOD,
     OLD,
     active_alerts,
+    analysis_verdicts,
     ansible_module,
     canary_looks,
     deploy,
@@ -38,6 +39,7 @@ from tests.lab_deploy import (  # noqa: E402
     rescue_timeline,
     restored_after,
     running_releases,
+    watches,
     weights_at_lbs,
 )
 from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
@@ -51,6 +53,9 @@ STARTED = time.time()
 ALERT_DEADLINE_S = 90
 # Keep a bad release's gate short: the matrix has many of them.
 FAST = ["-e", "slipway_deploy_gate_timeout=45"]
+# The watch's baseline is the traffic before the deploy: the load runs this
+# long first (a fleet in use has it; the lab's is idle between cases).
+WARM_UP = 30
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,7 @@ def on_good(api_key):
 def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
     assert set(running_releases().values()) == {OLD}, "converge puts the fleet on 1.0.0"
     with LbLoad(api_key) as load:
+        time.sleep(WARM_UP)
         rc, out, seconds = deploy(GOOD)
         report = load.stop()
     lost = load.lost_tasks()
@@ -78,6 +84,12 @@ def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
     assert looks[-1][2] == "passed", looks
     assert looks[-1][1] >= 60, looks
     assert weights_at_lbs() == {"lb1": {}}, "the canary is back at its full weight"
+    assert watches(out) == [("app2", "passed"), ("the fleet", "passed")], watches(out)
+    assert analysis_verdicts() == {
+        ("canary", "app1"): "passed",
+        ("watch", "app2"): "passed",
+        ("watch", "fleet"): "passed",
+    }
     assert report.failed == 0, report.failures[:10]
     assert report.tasks, "the load submitted tasks"
     assert lost == []
@@ -121,6 +133,31 @@ def test_a_release_bad_only_on_real_routes_is_caught_by_the_canary(
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
     assert drained_at_lbs() == {"lb1": []}
     assert weights_at_lbs() == {"lb1": {}}, "the canary is back at its full weight"
+    for host, ledger in ledgers().items():
+        assert ledger["current"] == GOOD, host
+
+
+def test_without_a_canary_the_watch_catches_a_release_bad_only_on_real_routes(on_good, api_key):
+    """No canary analysis (slipway_deploy_canary_window=0): the first host is watched at its
+    full weight against the fleet before the deploy (docs/canary.md, "The watch"). Its slow
+    read route is slow, not failing: the users' requests all succeed, late."""
+    release = "1.1.0-slow-read"
+    off = ["-e", "slipway_deploy_canary_window=0", "-e", "slipway_deploy_canary_soak=10"]
+    with LbLoad(api_key) as load:
+        time.sleep(WARM_UP)
+        rc, out, seconds = deploy(
+            release, *FAST, *off, "-e", f"slipway_deploy_watch_baseline={WARM_UP}"
+        )
+        report = load.stop()
+    print(f"\nwatch on {release}: {seconds:.1f} s; watches {watches(out)}; {report.summary()}")
+    assert rc != 0, "a bad release fails the run"
+    assert "(trigger: performance_degradation)" in out, out[-3000:]
+    assert canary_looks(out) == []
+    assert watches(out) == [("app1", "failed")], out[-3000:]
+    assert analysis_verdicts() == {("watch", "app1"): "failed"}
+    assert report.failed == 0, report.failures[:10]
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+    assert drained_at_lbs() == {"lb1": []}
     for host, ledger in ledgers().items():
         assert ledger["current"] == GOOD, host
 

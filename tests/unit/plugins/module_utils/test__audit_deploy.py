@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from ansible_collections.slipway.ops.plugins.module_utils import _canary_judge as judge
 from ansible_collections.slipway.ops.plugins.module_utils._audit_deploy import (
     ContractError,
     DeployTracker,
+    analysis_families,
 )
+from ansible_collections.slipway.ops.plugins.module_utils._audit_metrics import render
 
 
 def test_stages_then_an_outcome():
@@ -54,7 +57,9 @@ def test_a_deploy_without_an_outcome_gets_one_inferred(run_failed, interrupted, 
     ("data", "message"),
     [
         ("deploy", "must be a mapping"),
-        ({"id": "d"}, "needs a stage or an outcome"),
+        ({"id": "d"}, "needs a stage, an analysis or an outcome"),
+        ({"analysis": {"kind": "look", "verdict": "passed"}}, "needs a kind in"),
+        ({"analysis": {"kind": "watch", "verdict": "passed", "routes": [{}]}}, "a route class"),
         ({"stage": "s", "status": "meh"}, "status must be one of"),
         ({"outcome": "fine"}, "outcome must be one of"),
         ({"kind": "other", "stage": "s"}, "kind must be one of"),
@@ -70,3 +75,30 @@ def test_fields_are_scrubbed_and_unknown_fields_dropped():
     [record] = tracker.observe({"outcome": "failed", "reason": "bad s3cret", "x": 1}, "t")
     assert record["deploy"]["reason"] == "bad ***"
     assert "x" not in record["deploy"]
+
+
+def test_a_verdict_on_real_traffic_is_a_record_and_metrics():
+    """The canary judge's own result, as canary_look.yml and watch.yml report it."""
+    slow = judge.Traffic(latencies=[300.0 + i for i in range(200)])  # ms
+    fast = judge.Traffic(latencies=[10.0 + i / 10 for i in range(800)])
+    result = judge.judge({"reads": slow}, {"reads": fast}, judge.Policy())
+    tracker = DeployTracker("r")
+    data = {"id": "d1", "analysis": {"kind": "canary", "subject": "app1", **result}}
+    [record] = tracker.observe(data, "t")
+    assert record["type"] == "deploy_analysis"
+    assert (record["verdict"], record["trigger"]) == ("failed", "performance_degradation")
+    assert record["routes"][0]["canary"]["requests"] == 200
+    text = render(analysis_families(tracker.analyses))
+    assert (
+        'slipway_deploy_analysis_verdict{kind="canary",subject="app1",verdict="failed"} 1' in text
+    )
+    assert (
+        'slipway_deploy_analysis_requests{kind="canary",route="reads",side="baseline",'
+        'subject="app1"} 800' in text
+    )
+    p95 = 'quantile="0.95",route="reads",side="canary",subject="app1"} 0.4'
+    assert f'slipway_deploy_analysis_latency_seconds{{kind="canary",{p95}' in text
+    assert (
+        'slipway_deploy_analysis_p_value{kind="canary",route="reads",subject="app1",test="latency"}'
+        in text
+    )

@@ -18,12 +18,15 @@ def call(module, capsys, **args) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def write_log(path, seconds: int, bad_submissions: float = 0.0) -> None:
+def write_log(
+    path, seconds: int, bad_submissions: float = 0.0, start: float = T0, base: float = 0.010
+) -> None:
     """50 reads and 2 submissions a second, app1 (the canary) taking a fifth; a share of
-    app1's submissions answered 500."""
-    lines = []
+    app1's submissions answered 500; each answer takes `base` s and a few ms. Appended to
+    what the log holds."""
+    lines = [path.read_text()] if path.exists() else []
     for i in range(seconds * 52):
-        t = T0 + i / 52
+        t = start + i / 52
         submission = i % 26 == 0
         addr = "10.242.0.21:8000" if i % 5 == 0 else "10.242.0.22:8000"
         status = 202 if submission else 200
@@ -36,7 +39,7 @@ def write_log(path, seconds: int, bad_submissions: float = 0.0) -> None:
             "status": status,
             "upstream_addr": addr,
             "upstream_status": str(status),
-            "upstream_response_time": f"{0.010 + (i % 7) / 1000:.3f}",
+            "upstream_response_time": f"{base + (i % 7) / 1000:.3f}",
         }
         lines.append(json.dumps(record) + "\n")
     path.write_text("".join(lines))
@@ -67,6 +70,52 @@ def test_failing_submissions_fail_the_task_as_health(tmp_path, capsys):
     assert result["msg"].startswith("canary failed: task_submissions: errors ")
 
 
+@pytest.mark.parametrize("bad", [0.0, 0.3])
+def test_a_watch_judges_a_host_against_the_fleet_before_the_deploy(tmp_path, capsys, bad):
+    """The earlier window: both hosts on the old release; then app1 alone, maybe failing."""
+    log = tmp_path / "access.log"
+    write_log(log, 60)
+    write_log(log, 60, bad_submissions=bad, start=T0 + 120)
+    read = {"access_log": str(log), "upstreams": UPSTREAMS}
+    before = call(lb_traffic, capsys, **read, start=T0, end=T0 + 60)["traffic"]
+    now = call(lb_traffic, capsys, **read, start=T0 + 120, end=T0 + 180)["traffic"]
+    result = call(
+        canary_judge,
+        capsys,
+        canary=["app1"],
+        baseline=["app1", "app2"],
+        traffic=[now],
+        baseline_traffic=[before],
+        fail=False,
+    )
+    assert result["verdict"] == ("failed" if bad else "passed"), result["reason"]
+    assert result["lines"][0].startswith("reads: passed; canary 600 requests, p50 13 ms")
+    assert "baseline 3000 requests" in result["lines"][0]
+
+
+def test_a_shift_the_peers_show_alike_is_the_environments(tmp_path, capsys):
+    """Every host slower in the window (the load of a drained host's share, say): against the
+    fleet before the deploy app1 is worse, against app2 alongside it, not."""
+    log = tmp_path / "access.log"
+    write_log(log, 60)
+    write_log(log, 60, start=T0 + 120, base=0.060)
+    read = {"access_log": str(log), "upstreams": UPSTREAMS}
+    before = call(lb_traffic, capsys, **read, start=T0, end=T0 + 60)["traffic"]
+    now = call(lb_traffic, capsys, **read, start=T0 + 120, end=T0 + 180)["traffic"]
+    watch = {"canary": ["app1"], "baseline": ["app1", "app2"], "fail": False}
+    alone = call(canary_judge, capsys, **watch, traffic=[now], baseline_traffic=[before])
+    assert (alone["verdict"], alone["trigger"]) == ("failed", "performance_degradation")
+    peers = call(
+        canary_judge, capsys, **watch, traffic=[now], baseline_traffic=[before], peers=["app2"]
+    )
+    assert peers["verdict"] == "passed", peers["reason"]
+    assert peers["reason"].startswith("the peers alongside shifted alike (no regression on")
+    result = call(
+        canary_judge, capsys, canary=["app1"], baseline=["app2"], traffic=[now], peers=["app2"]
+    )
+    assert result["msg"] == "peers need an earlier window (baseline_traffic, or a Prometheus one)"
+
+
 def test_bad_input_names_what_to_fix(tmp_path, capsys):
     result = call(canary_judge, capsys, canary=["app1"], baseline=["app1"], traffic=[{}])
     assert result["msg"] == (
@@ -84,6 +133,15 @@ def test_bad_input_names_what_to_fix(tmp_path, capsys):
     assert (
         result["msg"] == "source=prometheus needs prometheus.url, prometheus.start, prometheus.end"
     )
+    result = call(
+        canary_judge,
+        capsys,
+        canary=["a"],
+        baseline=["a", "b"],
+        source="prometheus",
+        prometheus={"url": "http://127.0.0.1:9", "start": 1, "end": 2, "baseline_start": 0},
+    )
+    assert result["msg"] == "source=prometheus needs prometheus.baseline_end"
 
 
 def test_the_backends_come_from_what_the_role_recorded(tmp_path, capsys):
