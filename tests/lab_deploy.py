@@ -186,15 +186,13 @@ def canary_looks(output: str) -> list[tuple[str, int, str]]:
     return [(host, int(seconds), verdict) for host, seconds, verdict in CANARY.findall(output)]
 
 
-WATCH = re.compile(
-    r"the\s+watch\s+on\s+(the\s+fleet|\w+),\s+\d+\s+s\s+of\s+real\s+traffic[^:]*:\s+(\w+)"
-)
+WATCH = re.compile(r"the\s+watch\s+on\s+(\w+),\s+\d+\s+s\s+of\s+real\s+traffic[^:]*:\s+(\w+)")
 DEPLOY_METRICS = ROOT / ".cache" / "audit" / "metrics" / "slipway_playbook_deploy.prom"
 
 
 def watches(output: str) -> list[tuple[str, str]]:
-    """Each watch on real traffic: (a host, or "the fleet"; its verdict)."""
-    return [(" ".join(what.split()), verdict) for what, verdict in WATCH.findall(output)]
+    """Each watch on real traffic: (the host, its verdict)."""
+    return WATCH.findall(output)
 
 
 def analysis_verdicts() -> dict[tuple[str, str], str]:

@@ -75,7 +75,7 @@ VERDICTS = {
 # When a deploy judges a release on real traffic (docs/canary.md).
 ANALYSES = {
     "canary": "the first batch at a reduced weight, against the baseline hosts at the same time",
-    "watch": "a later host, or the fleet at the end, against the fleet before the deploy",
+    "watch": "a later host against the fleet before the deploy, and its peers alongside",
 }
 
 # How the canary judge groups the requests the load balancers saw.

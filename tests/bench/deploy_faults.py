@@ -242,12 +242,10 @@ def good(key: str) -> tuple[dict, bool]:
     ratio = seconds / bound if bound else float("inf")
     # The policy's own waits (each batch's soak, the canary's window, the fleet soak).
     hosts = len(APP_PORTS)
-    soaks = (
-        SOAK * hosts + CANARY_WINDOW + WATCH_WINDOW * (hosts - 1) + max(FLEET_SOAK, WATCH_WINDOW)
-    )
+    soaks = SOAK * hosts + CANARY_WINDOW + WATCH_WINDOW * (hosts - 1) + FLEET_SOAK
     beyond = (seconds - soaks) / bound if bound else float("inf")
     verdicts = [v for _, _, v in canary_looks(out)][-1:] + [v for _, v in watches(out)]
-    judged = verdicts == ["passed"] * (1 + hosts)
+    judged = verdicts == ["passed"] * hosts
     ok = rc == 0 and not any(load.failed.values()) and not lost and ratio <= RATIO_TARGET and judged
     say(
         f"good {OLD} -> {GOOD}: rc {rc}, {seconds:.1f} s, lower bound {bound:.1f} s "
