@@ -2,12 +2,14 @@
 # Apache License 2.0 (see galaxy.yml)
 """One load balancer's rotation change in one step (slipway.ops.nginx_rotation).
 
-Write the drained list and the upstream that marks those backends down, check
-the whole Nginx configuration, reload gracefully, and (when draining) wait
-until the workers that served before the reload have exited: then every
-request that was in flight has finished. A configuration that does not parse
-is rolled back and Nginx is not reloaded. One module call instead of a task
-per step: a drain and an undrain are on the deploy's critical path.
+Write the drained list and the reduced weights, have Nginx's balancer
+(slipway_rotation.lua, role nginx_tls) load them through its control location,
+check that it now holds exactly that, and (when draining) wait until the
+drained hosts hold no request in flight. No reload: a reload closes the
+clients' idle keep-alive connections, and a client that sends on one as it
+closes sees "server disconnected". If Nginx does not take the change, the files
+are put back as they were. One module call instead of a task per step: a drain
+and an undrain are on the deploy's critical path.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ FULL_WEIGHT = 100
 
 
 class RotationFailed(Exception):
-    """The change could not be made; `failure` says which step (config, reload, in_flight)."""
+    """The change could not be made; `failure` says which step (control, in_flight), and
+    `in_flight` the requests a drained host still held."""
 
-    def __init__(self, failure: str, message: str):
+    def __init__(self, failure: str, message: str, in_flight: dict | None = None):
         super().__init__(message)
         self.failure = failure
+        self.in_flight = in_flight or {}
 
 
 def drained_text(drained: list[str]) -> str:
@@ -67,67 +71,56 @@ def write(path: Path, text: str | None) -> None:
         raise
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # The command name is in parentheses and may hold spaces: split after it.
-    return stat[stat.rindex(")") + 2 :].split()
+def live_state(answer: dict) -> tuple[list[str], dict[str, int]]:
+    """The drained hosts and reduced weights the balancer holds, from its control answer."""
+    backends = answer.get("backends", [])
+    drained = sorted(b["name"] for b in backends if b.get("drained"))
+    weights = {
+        b["name"]: int(b["weight"])
+        for b in backends
+        if not b.get("drained") and int(b.get("weight", FULL_WEIGHT)) < FULL_WEIGHT
+    }
+    return drained, weights
 
 
-def children(parent: int) -> list[int]:
-    """The live processes whose parent is `parent` (Nginx's workers under its master)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
-            if fields and fields[0] != "Z" and int(fields[1]) == parent:
-                found.append(int(entry.name))
-    return sorted(found)
-
-
-def alive(pid: int) -> bool:
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] != "Z"
-
-
-def master_pid(pid_file: Path) -> int | None:
-    text = read(pid_file)
-    return int(text.strip()) if text and text.strip().isdigit() else None
+def in_flight(answer: dict, names: list[str]) -> dict[str, int]:
+    """The requests in flight on `names`, those that hold any."""
+    return {
+        b["name"]: int(b.get("in_flight", 0))
+        for b in answer.get("backends", [])
+        if b["name"] in names and int(b.get("in_flight", 0)) > 0
+    }
 
 
 def apply(
     *,
     drained: list[str],
     drained_file: Path,
-    upstream_file: Path,
-    upstream_content: str,
+    weights: dict[str, int],
+    weights_file: Path,
     wait_in_flight: bool,
     timeout: float,
-    pid_file: Path,
     check_mode: bool,
-    run: Callable[[list[str]], tuple[int, str, str]],
-    nginx: str = "/usr/sbin/nginx",
-    weights: dict[str, int] | None = None,
-    weights_file: Path | None = None,
+    control: Callable[[bool], dict],
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
     """Make the change; the module's result. Raises RotationFailed.
 
-    With weights_file, the backends' reduced weights (a canary's) are part of the
-    state: a change of weight alone is a change too."""
+    `control(load)` asks the balancer for its state (load=True: after loading the
+    files again) and returns its answer; it raises OSError when Nginx cannot be reached."""
     before = read(drained_file)
     after = drained_text(drained)
     previous = sorted(json.loads(before)) if before else []
-    w_before = read(weights_file) if weights_file else None
-    w_after = weights_text(weights or {}) if weights_file else None
+    w_before = read(weights_file)
+    w_after = weights_text(weights)
+    wanted = sorted(set(drained))
     result = {
-        "changed": previous != sorted(set(drained)) or w_before != w_after,
-        "drained": sorted(set(drained)),
+        "changed": previous != wanted or w_before != w_after,
+        "drained": wanted,
         "previous": previous,
         "weights": json.loads(w_after) if w_after else {},
         "waited": 0.0,
-        "workers": [],
+        "in_flight": {},
         "diff": {"before": before or "[]\n", "after": after},
     }
     if w_before or w_after:
@@ -135,31 +128,37 @@ def apply(
         result["diff"]["after"] += f"weights: {(w_after or '{}').strip()}\n"
     if not result["changed"] or check_mode:
         return result
-    old_upstream = read(upstream_file)
-    master = master_pid(pid_file) if wait_in_flight else None
-    workers = children(master) if master else []
-    if not upstream_content.endswith("\n"):
-        upstream_content += "\n"
     write(drained_file, after)
-    if weights_file:
-        write(weights_file, w_after)
-    write(upstream_file, upstream_content)
-    rc, out, err = run([nginx, "-t", "-q"])
-    if rc != 0:
-        write(upstream_file, old_upstream)
+    write(weights_file, w_after)
+    try:
+        answer = control(True)
+        known = {b["name"] for b in answer.get("backends", [])}
+        held = live_state(answer)
+        if held != (
+            [n for n in wanted if n in known],
+            {n: w for n, w in result["weights"].items() if n in known},
+        ):
+            raise OSError(
+                f"the balancer holds drained {held[0]}, weights {held[1]} after loading the files"
+            )
+    except (OSError, ValueError, KeyError) as err:
         write(drained_file, before)
-        if weights_file:
-            write(weights_file, w_before)
-        raise RotationFailed("config", (err or out).strip())
-    rc, out, err = run(["systemctl", "reload", "nginx"])
-    if rc != 0:
-        raise RotationFailed("reload", (err or out).strip())
+        write(weights_file, w_before)
+        raise RotationFailed("control", str(err)) from err
+    if not wait_in_flight:
+        return result
+    leaving = [n for n in wanted if n not in previous]
     started = time.monotonic()
-    while any(alive(pid) for pid in workers):
+    while True:
+        holding = in_flight(answer, leaving)
+        if not holding:
+            break
         if time.monotonic() - started > timeout:
-            result["workers"] = [pid for pid in workers if alive(pid)]
-            raise RotationFailed("in_flight", f"workers {result['workers']} still running")
-        time.sleep(0.1)
+            raise RotationFailed("in_flight", f"requests still in flight: {holding}", holding)
+        sleep(0.1)
+        try:
+            answer = control(False)
+        except (OSError, ValueError) as err:
+            raise RotationFailed("control", str(err)) from err
     result["waited"] = round(time.monotonic() - started, 2)
-    result["workers"] = workers
     return result

@@ -97,8 +97,10 @@ def recorded(path: str) -> dict:
     with open(path) as handle:
         state = json.load(handle)
     out = {}
+    resolved = state.get("resolved", {})
     for backend in state["backends"]:
-        address = backend["address"]
+        # A host name as the converge resolved it: Nginx logs the address.
+        address = resolved.get(backend["address"], backend["address"])
         host = f"[{address}]" if ":" in address else address
         out[f"{host}:{backend.get('port', state['default_port'])}"] = backend["name"]
     return out

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: nginx_rotation
-short_description: Drain or undrain Nginx upstream backends in one step
+short_description: Drain or undrain Nginx upstream backends in one step, without a reload
 version_added: 0.1.0
 description:
-  - Writes the drained list (O(drained_file)) and the upstream configuration that marks those
-    backends C(down) (O(upstream_content), rendered by the caller), checks the whole Nginx
-    configuration with C(nginx -t), and reloads Nginx gracefully.
-  - A configuration that does not parse is rolled back (both files as they were) and Nginx is not
-    reloaded; the module fails with RV(failure=config).
-  - With O(wait_in_flight), it returns only once the workers that served before the reload have
-    exited, so every request that was in flight has finished; after O(timeout) seconds it fails
-    with RV(failure=in_flight).
-  - Nothing changes when the drained list is the one asked for.
+  - Writes the drained list (O(drained_file)) and the reduced weights (O(weights_file)), then has
+    the load balancer's balancer (C(slipway_rotation.lua), installed by the role
+    C(slipway.ops.nginx_tls)) load them through its control location O(control_url), and checks
+    that it holds exactly that.
+  - Nginx is not reloaded. A reload makes the old workers close every idle keep-alive connection,
+    and a client that sends its next request on one at that moment sees the connection drop.
+  - If the balancer cannot be reached or does not hold the change, both files are put back as
+    they were and the module fails with RV(failure=control).
+  - With O(wait_in_flight), it returns only once the newly drained backends hold no request in
+    flight; after O(timeout) seconds it fails with RV(failure=in_flight), naming them.
+  - Nothing changes when the drained list and the weights are the ones asked for.
   - The role C(slipway.ops.nginx_tls) calls it from C(tasks_from) C(drain.yml) and C(undrain.yml).
 author: Slipway maintainers
 attributes:
@@ -38,14 +40,6 @@ options:
     description: The JSON list of drained backends the role keeps on the load balancer.
     type: path
     required: true
-  upstream_file:
-    description: The upstream configuration file Nginx includes.
-    type: path
-    required: true
-  upstream_content:
-    description: The upstream configuration for O(drained), rendered by the caller.
-    type: str
-    required: true
   weights:
     description:
       - The backends in rotation at a reduced weight (a canary's), each as a percentage of a full
@@ -53,26 +47,21 @@ options:
     type: dict
     default: {}
   weights_file:
-    description:
-      - The JSON object of reduced weights the role keeps on the load balancer. Without it,
-        O(weights) is not kept and a change of weight alone changes nothing.
+    description: The JSON object of reduced weights the role keeps on the load balancer.
     type: path
+    required: true
+  control_url:
+    description: The balancer's control location (GET shows its state, POST loads the files).
+    type: str
+    default: http://127.0.0.1:8081/slipway/rotation
   wait_in_flight:
-    description: Wait for the workers that served before the reload to exit (a drain).
+    description: Wait until the newly drained backends hold no request in flight (a drain).
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for those workers before failing.
+    description: Seconds to wait for those requests before failing.
     type: int
     default: 120
-  pid_file:
-    description: The Nginx master's pid file.
-    type: path
-    default: /run/nginx.pid
-  nginx:
-    description: The Nginx binary that checks the configuration.
-    type: path
-    default: /usr/sbin/nginx
 """
 
 EXAMPLES = r"""
@@ -80,8 +69,8 @@ EXAMPLES = r"""
   slipway.ops.nginx_rotation:
     drained: [app2]
     drained_file: /var/lib/slipway/nginx_tls/drained.json
-    upstream_file: /etc/nginx/slipway/upstream.conf
-    upstream_content: "{{ lookup('ansible.builtin.template', 'upstream.conf.j2') }}"
+    weights_file: /var/lib/slipway/nginx_tls/weights.json
+    control_url: http://127.0.0.1:8081/slipway/rotation
     wait_in_flight: true
     timeout: 120
 """
@@ -109,20 +98,22 @@ waited:
   returned: always
   type: float
   sample: 0.4
-workers:
-  description: The worker processes waited for (still running, on RV(failure=in_flight)).
+in_flight:
+  description: On RV(failure=in_flight), the requests each drained backend still held.
   returned: always
-  type: list
-  elements: int
+  type: dict
+  sample: {app2: 1}
 failure:
-  description: On failure, the step that failed, V(config), V(reload) or V(in_flight).
+  description: On failure, the step that failed, V(control) or V(in_flight).
   returned: failure
   type: str
 """
 
+import json
 from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 from ansible_collections.slipway.ops.plugins.module_utils._nginx_rotation import (
     RotationFailed,
     apply,
@@ -131,14 +122,11 @@ from ansible_collections.slipway.ops.plugins.module_utils._nginx_rotation import
 ARGUMENT_SPEC = {
     "drained": {"type": "list", "elements": "str", "required": True},
     "drained_file": {"type": "path", "required": True},
-    "upstream_file": {"type": "path", "required": True},
-    "upstream_content": {"type": "str", "required": True},
     "weights": {"type": "dict", "default": {}},
-    "weights_file": {"type": "path"},
+    "weights_file": {"type": "path", "required": True},
+    "control_url": {"type": "str", "default": "http://127.0.0.1:8081/slipway/rotation"},
     "wait_in_flight": {"type": "bool", "default": False},
     "timeout": {"type": "int", "default": 120},
-    "pid_file": {"type": "path", "default": "/run/nginx.pid"},
-    "nginx": {"type": "path", "default": "/usr/sbin/nginx"},
 }
 
 
@@ -146,26 +134,28 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
 
-    def run(argv):
-        return module.run_command(argv)
+    def control(load):
+        response = open_url(p["control_url"], method="POST" if load else "GET", timeout=10)
+        return json.loads(response.read())
 
     try:
         result = apply(
             drained=p["drained"],
             drained_file=Path(p["drained_file"]),
-            upstream_file=Path(p["upstream_file"]),
-            upstream_content=p["upstream_content"],
+            weights={str(k): int(v) for k, v in p["weights"].items()},
+            weights_file=Path(p["weights_file"]),
             wait_in_flight=p["wait_in_flight"],
             timeout=p["timeout"],
-            pid_file=Path(p["pid_file"]),
             check_mode=module.check_mode,
-            run=run,
-            nginx=p["nginx"],
-            weights={str(k): int(v) for k, v in p["weights"].items()},
-            weights_file=Path(p["weights_file"]) if p["weights_file"] else None,
+            control=control,
         )
     except RotationFailed as err:
-        module.fail_json(msg=str(err), failure=err.failure, changed=err.failure != "config")
+        module.fail_json(
+            msg=str(err),
+            failure=err.failure,
+            in_flight=err.in_flight,
+            changed=err.failure != "control",
+        )
     if not module._diff:
         result.pop("diff", None)
     module.exit_json(**result)

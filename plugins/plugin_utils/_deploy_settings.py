@@ -100,6 +100,18 @@ def _serial(value: object) -> str:
     return str(value)
 
 
+def _read_routes(value: object) -> list[str]:
+    """Reads the run may send on a quiet fleet: 'GET /path' each."""
+    what = "a list of reads, each 'GET /path' ({id}: a fresh id per request)"
+    if not isinstance(value, (list, tuple)) or not value:
+        raise Problem(what)
+    for route in value:
+        parts = str(route).split()
+        if len(parts) != 2 or parts[0] not in ("GET", "HEAD") or not parts[1].startswith("/"):
+            raise Problem(f"{what}; not {route!r}")
+    return [str(route) for route in value]
+
+
 def _severities(value: object) -> list[str]:
     names = value.split(",") if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not names:
@@ -214,9 +226,25 @@ INPUTS: tuple[Input, ...] = (
     Input(
         "slipway_deploy_canary_inconclusive",
         "canary_inconclusive",
-        "pass",
-        one_of("fail", "pass"),
-        "a canary judged on too few requests: pass goes on, said; fail fails the deploy",
+        "traffic",
+        one_of("fail", "pass", "traffic"),
+        "a canary or watch with too few requests to judge: pass goes on, said; fail fails the "
+        "deploy; traffic is pass, except on a quiet fleet: the run sends its own reads and judges "
+        "on them (still too few: fails)",
+    ),
+    Input(
+        "slipway_deploy_route_traffic_rate",
+        "route_traffic_rate",
+        20,
+        between(_integer, 1, 200, "requests a second"),
+        "the run's own reads through each load balancer on a quiet fleet",
+    ),
+    Input(
+        "slipway_deploy_route_traffic_routes",
+        "route_traffic_routes",
+        ["GET /v1/agents?limit=20", "GET /v1/agents/{id}", "GET /v1/tasks/{id}"],
+        _read_routes,
+        "the read routes those requests go to, in turn",
     ),
     Input(
         "slipway_deploy_canary_source",

@@ -34,6 +34,7 @@ from tests.lab_deploy import (  # noqa: E402
     drained_at_lbs,
     fleet_on,
     in_rotation_after,
+    lb_requests,
     ledgers,
     prometheus_values,
     rescue_timeline,
@@ -70,13 +71,21 @@ def on_good(api_key):
 
 
 def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
+    """Two clients at once: one opens a connection per request, the other keeps 8
+    alive (as requests.Session or an SDK does); drains must be invisible to both."""
     assert set(running_releases().values()) == {OLD}, "converge puts the fleet on 1.0.0"
-    with LbLoad(api_key) as load:
+    with (
+        LbLoad(api_key, rate=24.0, task_rate=1.0) as load,
+        LbLoad(api_key, rate=24.0, task_rate=1.0, keepalive=8) as kept,
+    ):
         time.sleep(WARM_UP)
         rc, out, seconds = deploy(GOOD)
-        report = load.stop()
-    lost = load.lost_tasks()
-    print(f"\ngood deploy {OLD} -> {GOOD}: {seconds:.1f} s; {report.summary()}; lost {len(lost)}")
+        report, kept_report = load.stop(), kept.stop()
+    lost = load.lost_tasks() + kept.lost_tasks()
+    print(
+        f"\ngood deploy {OLD} -> {GOOD}: {seconds:.1f} s; new connections: {report.summary()};"
+        f" kept alive: {kept_report.summary()}; lost {len(lost)}"
+    )
     assert rc == 0, out[-4000:]
     looks = canary_looks(out)
     print(f"canary looks (host, s, verdict): {looks}")
@@ -87,7 +96,9 @@ def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
     assert watches(out) == [("app2", "passed")], watches(out)
     assert analysis_verdicts() == {("canary", "app1"): "passed", ("watch", "app2"): "passed"}
     assert report.failed == 0, report.failures[:10]
+    assert kept_report.failed == 0, kept_report.failures[:10]
     assert report.tasks, "the load submitted tasks"
+    assert kept_report.tasks, "the kept-alive client submitted tasks"
     assert lost == []
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
     for host, ledger in ledgers().items():
@@ -154,6 +165,39 @@ def test_without_a_canary_the_watch_catches_a_release_bad_only_on_real_routes(on
     assert report.failed == 0, report.failures[:10]
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
     assert drained_at_lbs() == {"lb1": []}
+    for host, ledger in ledgers().items():
+        assert ledger["current"] == GOOD, host
+
+
+def test_on_a_quiet_fleet_the_canary_is_judged_on_the_runs_own_reads(on_good):
+    """No client at all: the run says the fleet is quiet (at once, or at the first look
+    when the case before left traffic in the minute before the canary), sends its own
+    reads through the load balancer (docs/canary.md, "A quiet fleet"), and the canary
+    judged on them catches a release slow on one read route. The reads stop with the
+    verdict."""
+    release = "1.1.0-slow-read"
+    rc, out, seconds = deploy(release, *FAST)
+    ended = time.time()
+    looks = canary_looks(out)
+    flat = " ".join(out.split())
+    print(f"\nquiet fleet, {release}: {seconds:.1f} s; looks {looks}")
+    assert rc != 0, "a bad release fails the run"
+    assert "the run sends its own reads through every load balancer" in flat, out[-3000:]
+    assert "(trigger: performance_degradation)" in out, out[-3000:]
+    assert looks, out[-3000:]
+    assert looks[-1][2] == "failed", looks
+    assert looks[-1][1] <= 60, looks
+    assert "on the run's own reads (a quiet fleet)" in flat
+    assert analysis_verdicts() == {("canary", "app1"): "failed"}
+    # Stopped with the verdict: nothing of the run's own reads after the run.
+    time.sleep(3)
+    late = [
+        r for r in lb_requests("lb1", since=ended) if r["user_agent"] == "slipway-route-traffic"
+    ]
+    assert late == [], late[:3]
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+    assert drained_at_lbs() == {"lb1": []}
+    assert weights_at_lbs() == {"lb1": {}}
     for host, ledger in ledgers().items():
         assert ledger["current"] == GOOD, host
 

@@ -26,6 +26,7 @@ from tests.certs import self_signed  # noqa: E402 - the checkout's test helpers
 
 RESULTS = PROJECT / ".cache" / "molecule-nginx_tls"
 UPSTREAM = "/etc/nginx/slipway/upstream.conf"
+ROTATION = "curl -sS http://127.0.0.1:8081/slipway/rotation"
 BACKEND_LOG = "/var/log/slipway-test-backend.jsonl"
 RELEASE = "/run/slipway-test-release"
 CURL = "curl -sS --cacert /root/slipway-ca.crt"
@@ -48,6 +49,17 @@ def app1():
 @pytest.fixture(scope="module")
 def app2():
     return instance("nginx-tls-app2")
+
+
+def rotation(lb) -> dict[str, dict]:
+    """The balancer's live state per backend (drained, weight, in_flight)."""
+    return {b["name"]: b for b in json.loads(lb.check_output(ROTATION))["backends"]}
+
+
+def nginx_processes(lb) -> tuple[str, str]:
+    """The master's pid and its workers': a reload changes the workers."""
+    master = lb.file("/run/nginx.pid").content_string.strip()
+    return master, " ".join(sorted(lb.check_output(f"ps -o pid= --ppid {master}").split()))
 
 
 def playbook_in_background(name: str, *extra: str) -> subprocess.Popen:
@@ -158,8 +170,8 @@ def drain_run(lb, app1, app2):
     and each backend's request log.
 
     Held requests are in flight on both backends when the drain starts; they are
-    released only once the drain has rewritten the upstream, so they are still
-    running at its reload, and the drain must wait for them before it returns."""
+    released only once the balancer holds app2 drained, so they are still
+    running then, and the drain must wait for them before it returns."""
     for app in (app1, app2):
         app.run_expect([0], f": > {BACKEND_LOG} && rm -f {RELEASE}")
     lb.run("rm -f /root/load.stop /root/load.json")
@@ -170,29 +182,34 @@ def drain_run(lb, app1, app2):
         " --rate 40 --workers 8 --slow-at 3 --slow-count 8 --max-seconds 600",
     )
     time.sleep(5)
+    processes = {"before": nginx_processes(lb)}
     t = {"drain_called": now(lb)}
     drain = playbook_in_background(
         "drain.yml", "-e", "app_host=nginx-tls-app2", "-e", "action=drain"
     )
-    for _ in range(600):
-        if "down;  # nginx-tls-app2" in lb.file(UPSTREAM).content_string:
+    for _ in range(1200):
+        if rotation(lb)["nginx-tls-app2"]["drained"]:
             break
-        time.sleep(0.5)
-    t["upstream_written"] = float(lb.check_output(f"stat -c %.9Y {UPSTREAM}"))
+        time.sleep(0.25)
+    t["rotation_changed"] = now(lb)
+    held = rotation(lb)["nginx-tls-app2"]["in_flight"]
     time.sleep(2)
     t["released"] = now(lb)
     for app in (app1, app2):
         app.run_expect([0], f"touch {RELEASE}")
     drain_out, _ = drain.communicate(timeout=600)
     t["drain_returned"] = now(lb)
+    processes["drained"] = nginx_processes(lb)
     time.sleep(3)
     converge = playbook("converge.yml")
     t["converge_returned"] = now(lb)
-    upstream_after_converge = lb.file(UPSTREAM).content_string
+    after_converge = rotation(lb)
     time.sleep(2)
+    processes["before_undrain"] = nginx_processes(lb)
     t["undrain_called"] = now(lb)
     undrain = playbook("drain.yml", "-e", "app_host=nginx-tls-app2", "-e", "action=undrain")
     t["undrain_returned"] = now(lb)
+    processes["undrained"] = nginx_processes(lb)
     time.sleep(5)
     lb.run_expect([0], "touch /root/load.stop")
     for _ in range(60):
@@ -214,7 +231,9 @@ def drain_run(lb, app1, app2):
         "t": t,
         "summary": summary,
         "logs": logs,
-        "upstream_after_converge": upstream_after_converge,
+        "after_converge": after_converge,
+        "held_at_drain": held,
+        "processes": processes,
     }
 
 
@@ -249,8 +268,18 @@ def test_drained_backend_gets_no_new_request(drain_run):
     assert len(served) > 100
 
 
+def test_drain_and_undrain_do_not_reload_nginx(drain_run):
+    """A reload closes the clients' idle keep-alive connections: the rotation changes
+    in the running workers instead, and no kept-alive GET had to be sent again."""
+    processes = drain_run["processes"]
+    assert processes["drained"] == processes["before"]
+    assert processes["undrained"] == processes["before_undrain"]
+    assert drain_run["summary"]["retried_on_closed_keepalive"] == 0
+
+
 def test_drain_survives_a_converge(drain_run):
-    assert "down;  # nginx-tls-app2 (drained)" in drain_run["upstream_after_converge"]
+    assert drain_run["after_converge"]["nginx-tls-app2"]["drained"] is True
+    assert drain_run["after_converge"]["nginx-tls-app1"]["drained"] is False
 
 
 def test_requests_in_flight_on_the_drained_backend_complete(drain_run):
@@ -259,10 +288,12 @@ def test_requests_in_flight_on_the_drained_backend_complete(drain_run):
     assert slow, drain_run["summary"]["slow"]
     for record in slow:
         assert record["status"] == 200
-        # In flight when the drain rewrote the upstream and reloaded; the
-        # drain returned only once they were done.
-        assert record["start"] < t["upstream_written"] < t["released"] < record["end"]
+        # In flight when the balancer took app2 out; the drain returned only
+        # once they were done.
+        assert record["start"] < t["rotation_changed"] < t["released"] < record["end"]
         assert record["end"] <= t["drain_returned"]
+    # The balancer counted them.
+    assert drain_run["held_at_drain"] >= len(slow)
 
 
 def test_undrained_backend_serves_again(drain_run):
@@ -271,22 +302,20 @@ def test_undrained_backend_serves_again(drain_run):
     assert len(back) > 20
 
 
-def test_a_drain_whose_configuration_does_not_check_changes_nothing(lb):
-    """nginx -t fails (a broken file in conf.d): the drained list and the upstream
-    are put back, Nginx is not reloaded and serves as before."""
-    before = master_and_config(lb)
+def test_a_drain_the_balancer_cannot_take_changes_nothing(lb):
+    """Nginx is stopped: the drain fails naming the control, the state files are
+    put back, and Nginx started again has every backend in rotation."""
     drained_before = lb.file("/var/lib/slipway/nginx_tls/drained.json").content_string
-    lb.run_expect([0], "echo 'this is not nginx;' > /etc/nginx/conf.d/zz-broken.conf")
+    lb.run_expect([0], "systemctl stop nginx")
     try:
         result = playbook("drain.yml", "-e", "app_host=nginx-tls-app2", "-e", "action=drain")
     finally:
-        lb.run_expect([0], "rm -f /etc/nginx/conf.d/zz-broken.conf")
+        lb.run_expect([0], "systemctl start nginx")
     squeezed = " ".join(result.stdout.split())
     assert result.returncode != 0
-    put_back = "The previous upstream was put back and Nginx was not reloaded"
-    assert put_back in squeezed, squeezed[-2000:]
-    assert master_and_config(lb) == before
+    assert "The state files were put back and Nginx serves as before" in squeezed, squeezed[-2000:]
     assert lb.file("/var/lib/slipway/nginx_tls/drained.json").content_string == drained_before
+    assert not any(b["drained"] for b in rotation(lb).values())
     assert lb.run(f"{CURL} -o /dev/null https://127.0.0.1/still").rc == 0
 
 

@@ -153,9 +153,11 @@ def test_the_backends_come_from_what_the_role_recorded(tmp_path, capsys):
             {
                 "backends": [
                     {"name": "app1", "address": "10.242.0.21"},
-                    {"name": "app2", "address": "10.242.0.22", "port": 8000},
+                    {"name": "app2", "address": "app2.internal", "port": 8000},
                 ],
                 "default_port": 8000,
+                # A host name, as the converge resolved it on the lb: Nginx logs the address.
+                "resolved": {"app2.internal": "10.242.0.22"},
             }
         )
     )
