@@ -187,9 +187,9 @@ def canary_looks(output: str) -> list[tuple[str, int, str]]:
     return [(host, int(seconds), verdict) for host, seconds, verdict in CANARY.findall(output)]
 
 
-# On real traffic, or on the run's own reads (a quiet fleet).
+# On real traffic, or on the run's own requests (a quiet fleet).
 WATCH = re.compile(
-    r"the\s+watch\s+on\s+(\w+),\s+\d+\s+s\s+of\s+(?:real\s+traffic|the\s+run\S*\s+own\s+reads)[^:]*:\s+(\w+)"
+    r"the\s+watch\s+on\s+(\w+),\s+\d+\s+s\s+of\s+(?:real\s+traffic|the\s+run\S*\s+own\s+requests)[^:]*:\s+(\w+)"
 )
 DEPLOY_METRICS = ROOT / ".cache" / "audit" / "metrics" / "slipway_playbook_deploy.prom"
 
@@ -343,7 +343,7 @@ IMAGE = "registry:5000/slipway/agent-platform"
 # The runs that set a case up or mend it are judged on how they settle, not on
 # their soaks: short ones keep the scenarios within their time.
 # Setting the fleet up for a case, not judging it: the quiet lab's canary and
-# watches go on unjudged instead of sending the run's own reads for a minute.
+# watches go on unjudged instead of sending the run's own requests for a minute.
 QUICK = [
     *("-e", "slipway_deploy_canary_soak=5", "-e", "slipway_deploy_soak=0"),
     *("-e", "slipway_deploy_fleet_soak=0", "-e", "slipway_deploy_canary_inconclusive=pass"),

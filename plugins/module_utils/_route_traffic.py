@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import http.client
+import json
 import threading
 import time
 import uuid
@@ -20,15 +21,30 @@ from pathlib import Path
 USER_AGENT = "slipway-route-traffic"
 
 
-def parse_route(route: str) -> tuple[str, str]:
-    """'GET /v1/agents' -> ('GET', '/v1/agents'); ValueError names the route."""
-    parts = route.split()
-    if len(parts) != 2 or parts[0] not in ("GET", "HEAD") or not parts[1].startswith("/"):
+def parse_route(route: str) -> tuple[str, str, str | None]:
+    """'GET /v1/agents' -> ('GET', '/v1/agents', None); 'POST /v1/tasks {...}' -> with its
+    JSON body. A write must name a fresh id ({id}) in its body: one that exists nowhere, so
+    that the route runs and changes nothing. ValueError names the route and the fix."""
+    parts = route.split(None, 2)
+    method, path = [*parts, "", ""][:2]
+    body = parts[2] if len(parts) == 3 else None
+    if not path.startswith("/"):
         raise ValueError(
-            f"route {route!r} must be a read: 'GET /path' (or HEAD), the path from its "
-            "leading slash; {id} stands for a fresh id in each request"
+            f"route {route!r} must be 'METHOD /path' (the path from its leading slash)"
         )
-    return parts[0], parts[1]
+    if method in ("GET", "HEAD") and body is None:
+        return method, path, None
+    if method == "POST" and body is not None and "{id}" in body:
+        try:
+            json.loads(body.replace("{id}", str(uuid.uuid4())))
+        except ValueError:
+            raise ValueError(f"route {route!r}: its body is not JSON") from None
+        return method, path, body
+    raise ValueError(
+        f"route {route!r} must be a read ('GET /path'), or a write that changes nothing: "
+        "'POST /path {json body naming {id}}', a fresh id that exists nowhere (a task for "
+        "an agent that does not exist: the route runs and creates nothing)"
+    )
 
 
 def send(
@@ -39,13 +55,16 @@ def send(
     connections: int,
     connect: Callable[[], http.client.HTTPConnection],
     headers: dict[str, str],
+    write_headers: dict[str, str] | None = None,
     stop_file: Path | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict:
     """Send `rate` requests a second over `connections` kept-alive connections for
-    `duration` seconds (or until `stop_file` exists), the routes in turn.
-    Returns what was sent and what answered, per route."""
+    `duration` seconds (or until `stop_file` exists), the routes in turn; a write
+    also carries `write_headers` (the API key). Returns what was sent and what
+    answered, per route."""
     parsed = [parse_route(r) for r in routes]
+    write_headers = {"Content-Type": "application/json", **(write_headers or {})}
     lock = threading.Lock()
     counts: dict[str, collections.Counter] = {r: collections.Counter() for r in routes}
     stop = threading.Event()
@@ -61,12 +80,18 @@ def send(
                 time.sleep(delay)
             # Paced, not catching up: a slow answer does not make a burst.
             next_at = max(next_at + interval, clock())
-            route, (method, path) = routes[i % len(routes)], parsed[i % len(routes)]
+            route, (method, path, body) = routes[i % len(routes)], parsed[i % len(routes)]
             i += 1
             outcome = "error"
+            fresh = str(uuid.uuid4())
             try:
                 conn = conn or connect()
-                conn.request(method, path.replace("{id}", str(uuid.uuid4())), headers=headers)
+                conn.request(
+                    method,
+                    path.replace("{id}", fresh),
+                    body=body.replace("{id}", fresh).encode() if body else None,
+                    headers={**headers, **write_headers} if body else headers,
+                )
                 response = conn.getresponse()
                 response.read()
                 outcome = f"{response.status // 100}xx"

@@ -1,13 +1,13 @@
 #!/usr/bin/python
 # Copyright: Slipway maintainers
 # Apache License 2.0 (see galaxy.yml)
-"""slipway.ops.route_traffic: the run's own requests to the platform's read routes."""
+"""slipway.ops.route_traffic: the run's own requests to the platform's real routes."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: route_traffic
-short_description: Send paced requests to the platform's read routes through a load balancer
+short_description: Send paced requests to the platform's real routes through a load balancer
 version_added: 0.1.0
 description:
   - Sends O(rate) requests a second, the O(routes) in turn, over O(connections) kept-alive HTTPS
@@ -16,8 +16,10 @@ description:
   - The deploy runs it on every load balancer, in the background, when an environment is too
     quiet for the canary judge (C(slipway_deploy_canary_inconclusive=traffic), docs/canary.md),
     so that the canary and its baseline serve requests the judge can compare.
-  - Only reads (GET, HEAD), which change nothing on the platform. C({id}) in a path stands for a
-    fresh id in each request (a lookup that finds nothing still runs the route).
+  - Requests that change nothing on the platform. Reads (C(GET /path), C(HEAD)), and writes whose
+    JSON body names a fresh id, C({id}), that exists nowhere (C(POST /v1/tasks) for an agent that
+    does not exist runs the route, its key check and its lookup, and creates nothing).
+    C({id}) stands for a fresh id in each request, in the path or the body.
   - The certificate is not verified, since the module talks to the load balancer it runs on,
     by address.
 author: Slipway maintainers
@@ -38,7 +40,9 @@ options:
     type: str
     required: true
   routes:
-    description: The routes, each C(METHOD /path); C({id}) is a fresh id per request.
+    description:
+      - The routes, each C(GET /path), or C(POST /path {json body}) whose body names C({id}).
+      - C({id}) is a fresh id per request.
     type: list
     elements: str
     required: true
@@ -54,6 +58,10 @@ options:
     description: Kept-alive connections to send over.
     type: int
     default: 4
+  api_key:
+    description: The platform API key, sent as C(X-API-Key) with the writes.
+    type: str
+    default: ""
   stop_file:
     description: Stop early once this file exists (the deploy writes it once the canary is decided).
     type: path
@@ -63,10 +71,17 @@ EXAMPLES = r"""
 - name: Send the canary's judge traffic on a quiet fleet, in the background
   slipway.ops.route_traffic:
     server_name: app.example.com
-    routes: ["GET /v1/agents?limit=20", "GET /v1/tasks/{id}"]
+    routes:
+      - GET /v1/tasks/{id}
+      - 'POST /v1/tasks {"agent_id": "{id}", "input": {}}'
+    api_key: "{{ vault_slipway_api_keys[0] }}"
     rate: 20
     duration: 190
-    stop_file: /run/slipway-route-traffic.stop
+    api_key:
+    description: The platform API key, sent as C(X-API-Key) with the writes.
+    type: str
+    default: ""
+  stop_file: /run/slipway-route-traffic.stop
   delegate_to: "{{ lb }}"
   async: 220
   poll: 0
@@ -118,6 +133,7 @@ ARGUMENT_SPEC = {
     "rate": {"type": "float", "default": 20},
     "duration": {"type": "float", "required": True},
     "connections": {"type": "int", "default": 4},
+    "api_key": {"type": "str", "default": "", "no_log": True},
     "stop_file": {"type": "path"},
 }
 
@@ -156,6 +172,7 @@ def main():
         connections=p["connections"],
         connect=connect,
         headers={"Host": p["server_name"], "User-Agent": USER_AGENT},
+        write_headers={"X-API-Key": p["api_key"]} if p["api_key"] else {},
         stop_file=Path(p["stop_file"]) if p["stop_file"] else None,
     )
     module.exit_json(changed=False, **result)

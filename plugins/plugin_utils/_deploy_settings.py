@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ansible_collections.slipway.ops.plugins.module_utils._route_traffic import parse_route
+
 RELEASE_PATTERN = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[a-f0-9]{64})$")
 SERIAL_PATTERN = re.compile(r"^([1-9][0-9]*|([1-9][0-9]?|100)%)$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$")
@@ -100,15 +102,15 @@ def _serial(value: object) -> str:
     return str(value)
 
 
-def _read_routes(value: object) -> list[str]:
-    """Reads the run may send on a quiet fleet: 'GET /path' each."""
-    what = "a list of reads, each 'GET /path' ({id}: a fresh id per request)"
+def _routes(value: object) -> list[str]:
+    """The requests the run may send on a quiet fleet (slipway.ops.route_traffic's rules)."""
     if not isinstance(value, (list, tuple)) or not value:
-        raise Problem(what)
+        raise Problem("a list of routes, each 'GET /path' or 'POST /path {json body naming {id}}'")
     for route in value:
-        parts = str(route).split()
-        if len(parts) != 2 or parts[0] not in ("GET", "HEAD") or not parts[1].startswith("/"):
-            raise Problem(f"{what}; not {route!r}")
+        try:
+            parse_route(str(route))
+        except ValueError as err:
+            raise Problem(str(err)) from None
     return [str(route) for route in value]
 
 
@@ -229,22 +231,27 @@ INPUTS: tuple[Input, ...] = (
         "traffic",
         one_of("fail", "pass", "traffic"),
         "a canary or watch with too few requests to judge: pass goes on, said; fail fails the "
-        "deploy; traffic is pass, except on a quiet fleet: the run sends its own reads and judges "
-        "on them (still too few: fails)",
+        "deploy; traffic is pass, except on a quiet fleet: the run sends its own requests and "
+        "judges on them (still too few: fails)",
     ),
     Input(
         "slipway_deploy_route_traffic_rate",
         "route_traffic_rate",
         20,
         between(_integer, 1, 200, "requests a second"),
-        "the run's own reads through each load balancer on a quiet fleet",
+        "the run's own requests through each load balancer on a quiet fleet",
     ),
     Input(
         "slipway_deploy_route_traffic_routes",
         "route_traffic_routes",
-        ["GET /v1/agents?limit=20", "GET /v1/agents/{id}", "GET /v1/tasks/{id}"],
-        _read_routes,
-        "the read routes those requests go to, in turn",
+        [
+            "GET /v1/agents?limit=20",
+            "GET /v1/agents/{id}",
+            "GET /v1/tasks/{id}",
+            'POST /v1/tasks {"agent_id": "{id}", "input": {}}',
+        ],
+        _routes,
+        "the routes those requests go to, in turn: reads, and writes that change nothing",
     ),
     Input(
         "slipway_deploy_canary_source",

@@ -22,6 +22,10 @@ traffic before the deploy). Side by side in one run of this script:
              releases bad on one real route only are caught by the canary:
              from its taking traffic to its verdict <= 60 s, and failed
              requests within its share of its window's requests
+  quiet      each release bad on one route only, with no client at all after a
+             quiet minute: the canary is judged on the run's own requests
+             (docs/canary.md, "A quiet fleet"); detection <= 60 s, the trigger
+             named, the fleet on 1.1.0
   rollback   rollback.yml, the emergency path, three times each way (1.1.0 ->
              1.0.0 -> 1.1.0): per host, the start of its step to back in
              rotation (median target <= 20 s) and, within it, leaving
@@ -29,7 +33,7 @@ traffic before the deploy). Side by side in one run of this script:
              every host on the release already (left alone: its wall time)
 
 Exits 1 when a figure misses its target. Needs the lab converged (make site).
-Usage: deploy_faults.py [--only NAME ...]   (NAME: naive, good, rollback, a bad release)
+Usage: deploy_faults.py [--only NAME ...]   (NAME: naive, good, rollback, quiet, a bad release)
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ BAD = {
 }
 ROUTE_ONLY = ("1.1.0-slow-read", "1.1.0-failing-submissions")
 RATIO_TARGET, RESTORE_TARGET, DETECTION_TARGET = 1.5, 20.0, 60
+# Seconds with no client before a quiet case: the minute the canary's quiet check reads.
+QUIET = 65
 # The canary's share of the requests at the default weight, two app hosts: 25 / (25 + 100).
 CANARY_SHARE = 0.2
 # deploy.yml's default soaks and canary window (docs/deploy.md), part of the wall time by
@@ -326,6 +332,39 @@ def bad(key: str, release: str, trigger: str) -> tuple[dict, bool]:
     }, bool(ok)
 
 
+def quiet(release: str, trigger: str) -> tuple[dict, bool]:
+    """A route-only bad release on a fleet nobody uses: the run's own requests."""
+    ensure(GOOD)
+    time.sleep(QUIET)
+    rc, out, seconds = deploy(release, *FAST)
+    looks = canary_looks(out)
+    flat = " ".join(out.split())
+    detected = looks[-1][1] if looks and looks[-1][2] == "failed" else None
+    early = not looks and "verification failed" in flat
+    own = "the run sends its own requests" in flat
+    fleet = running_releases()
+    named = f"(trigger: {trigger})" in out
+    ok = (
+        rc != 0
+        and named
+        and set(fleet.values()) == {GOOD}
+        and (early or (own and detected is not None and detected <= DETECTION_TARGET))
+    )
+    say(
+        f"quiet {release}: run failed {rc != 0}, trigger {trigger} named {named}, fleet {fleet}, "
+        + (
+            "caught by the host verification before the canary"
+            if early
+            else f"the run's own requests sent {own}, canary detection {detected} s after it "
+            f"took traffic (target <= {DETECTION_TARGET})"
+        )
+        + f", run {seconds:.1f} s"
+    )
+    if not ok:
+        say(out[-3000:])
+    return {"rc": rc, "named": named, "own_requests": own, "detected": detected, "early": early}, ok
+
+
 def rollbacks(key: str, rounds: int = 3) -> tuple[dict, bool]:
     """rollback.yml under load, each way `rounds` times, then once with nothing to move."""
     ensure(GOOD)
@@ -375,9 +414,11 @@ def rollbacks(key: str, rounds: int = 3) -> tuple[dict, bool]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", help="naive, good, or bad release tags")
+    parser.add_argument(
+        "--only", nargs="*", help="naive, good, rollback, quiet, or bad release tags"
+    )
     args = parser.parse_args()
-    wanted = set(args.only or ["naive", "good", "rollback", *BAD])
+    wanted = set(args.only or ["naive", "good", "rollback", *BAD, "quiet"])
     key = lab_api_key()
     results, passed = {}, True
     if "naive" in wanted:
@@ -391,6 +432,10 @@ def main() -> int:
     for release, trigger in BAD.items():
         if release in wanted:
             results[release], ok = bad(key, release, trigger)
+            passed &= ok
+    if "quiet" in wanted:
+        for release in ROUTE_ONLY:
+            results[f"quiet {release}"], ok = quiet(release, BAD[release])
             passed &= ok
     ensure(GOOD)
     say("summary:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import json
 import threading
 import time
 from typing import ClassVar
@@ -92,8 +93,62 @@ def test_the_stop_file_ends_it_early(server, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "route", ["POST /v1/tasks", "GET", "GET v1/agents", "DELETE /v1/agents/{id}"]
+    "route",
+    [
+        "POST /v1/tasks",
+        'POST /v1/tasks {"agent_id": "a1", "input": {}}',
+        "DELETE /v1/agents/{id}",
+        "GET /v1/agents {}",
+    ],
 )
-def test_only_reads_are_sent(route):
-    with pytest.raises(ValueError, match="must be a read"):
+def test_only_reads_and_writes_naming_a_fresh_id_are_sent(route):
+    with pytest.raises(ValueError, match="changes nothing"):
         traffic.parse_route(route)
+
+
+@pytest.mark.parametrize("route", ["GET", "GET v1/agents"])
+def test_a_route_needs_a_path(route):
+    with pytest.raises(ValueError, match="leading slash"):
+        traffic.parse_route(route)
+
+
+def test_a_write_body_must_be_json():
+    with pytest.raises(ValueError, match="not JSON"):
+        traffic.parse_route("POST /v1/tasks {agent: {id}}")
+
+
+def test_a_write_carries_its_body_with_a_fresh_id_and_the_key(server):
+    seen = []
+
+    def do_post(handler):
+        length = int(handler.headers["Content-Length"])
+        seen.append(
+            (
+                handler.rfile.read(length),
+                handler.headers["X-API-Key"],
+                handler.headers["Content-Type"],
+            )
+        )
+        handler.send_response(404)
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(b"{}")
+
+    Handler.do_POST = do_post
+    try:
+        result = traffic.send(
+            routes=['POST /v1/tasks {"agent_id": "{id}", "input": {}}'],
+            rate=20,
+            duration=0.5,
+            connections=1,
+            connect=lambda: http.client.HTTPConnection("127.0.0.1", server, timeout=5),
+            headers={"Host": "app.example"},
+            write_headers={"X-API-Key": "k1"},
+        )
+    finally:
+        del Handler.do_POST
+    assert result["errors"] == 0
+    assert result["sent"] == len(seen) > 0
+    ids = [json.loads(body)["agent_id"] for body, _, _ in seen]
+    assert len(set(ids)) == len(ids)
+    assert {(key, kind) for _, key, kind in seen} == {("k1", "application/json")}

@@ -144,8 +144,11 @@ function M.balance()
         candidates = untried
     end
     if #candidates == 0 then
+        -- Every host drained (a forced drain): the placeholder refuses the
+        -- connection and the client gets 502, as from an upstream all down.
         ngx.log(ngx.ERR, "slipway_rotation: no app host in rotation")
-        return ngx.exit(502)
+        balancer.set_current_peer("127.0.0.1", 1)
+        return
     end
     local total, best = 0, nil
     for _, backend in ipairs(candidates) do
