@@ -77,11 +77,7 @@ EXAMPLES = r"""
     api_key: "{{ vault_slipway_api_keys[0] }}"
     rate: 20
     duration: 190
-    api_key:
-    description: The platform API key, sent as C(X-API-Key) with the writes.
-    type: str
-    default: ""
-  stop_file: /run/slipway-route-traffic.stop
+    stop_file: /run/slipway-route-traffic.stop
   delegate_to: "{{ lb }}"
   async: 220
   poll: 0
