@@ -2,7 +2,8 @@
 
 Deploy gates are tested against these, so each one imitates a real failure:
 a release that crashes on boot, never becomes ready, answers a share of
-requests with 500, is slow, crashes some seconds after boot, has workers
+requests with 500, is slow (on every route, or on one, from boot or from some
+minutes after it), crashes some seconds after boot, has workers
 that take tasks and never complete them, or was built with its API docs
 and schema on (a security regression every probe misses).
 """
@@ -22,6 +23,7 @@ FAULT_VARIABLES = (
     "PLATFORM_FAULT_ROUTE",
     "PLATFORM_FAULT_ROUTE_ERROR_RATE",
     "PLATFORM_FAULT_ROUTE_LATENCY_MS",
+    "PLATFORM_FAULT_ROUTE_AFTER_SECONDS",
 )
 # The probes a route fault must leave alone: a route-only bad release passes them.
 PROBES = ("/health", "/ready", "/version", "/metrics")
@@ -58,7 +60,10 @@ def _route(env: dict[str, str]) -> str:
     """METHOD:/v1/route-template (as FastAPI names it), or '' when unset."""
     raw = env.get("PLATFORM_FAULT_ROUTE", "").strip()
     if not raw:
-        if env.get("PLATFORM_FAULT_ROUTE_ERROR_RATE") or env.get("PLATFORM_FAULT_ROUTE_LATENCY_MS"):
+        if any(
+            env.get(f"PLATFORM_FAULT_ROUTE_{name}")
+            for name in ("ERROR_RATE", "LATENCY_MS", "AFTER_SECONDS")
+        ):
             raise ValueError(
                 "PLATFORM_FAULT_ROUTE_* is set without PLATFORM_FAULT_ROUTE; "
                 "set PLATFORM_FAULT_ROUTE=METHOD:/v1/route, e.g. GET:/v1/tasks/{task_id}"
@@ -87,6 +92,9 @@ class Faults:
     route: str = ""
     route_error_rate: float = 0.0
     route_latency_ms: float = 0.0
+    # The route fault starts this long after the process did (a leak, a cache that
+    # fills): the release is good for its first minutes, then bad on that route.
+    route_after_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Faults:
@@ -104,6 +112,7 @@ class Faults:
                 route=_route(env),
                 route_error_rate=_number(env, "PLATFORM_FAULT_ROUTE_ERROR_RATE", 1.0),
                 route_latency_ms=_number(env, "PLATFORM_FAULT_ROUTE_LATENCY_MS", 600_000),
+                route_after_seconds=_number(env, "PLATFORM_FAULT_ROUTE_AFTER_SECONDS", 86_400),
             )
         except ValueError as exc:
             raise SettingsError(str(exc)) from None

@@ -15,6 +15,12 @@ An error is a 5xx from the upstream, an upstream error or timeout (nginx's 502
 and 504), or a request the client gave up on (499). Requests the load balancer
 answered itself (a rate limit's 429) name no upstream and are left out, as are
 the probes and the paths outside the API.
+
+The run's own requests (route_traffic's on a quiet fleet, the health gate's,
+verify's) name themselves in their User-Agent (OWN_AGENT_PREFIX). A judgment
+on real traffic leaves them out: a baseline must not hold an earlier run's
+requests, with their own route mix. A judgment on the run's own requests
+counts them (own=True).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ READS = ("GET", "HEAD")
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 # Client gave up (499): the user saw no answer, so it counts as an error.
 CLIENT_GAVE_UP = 499
+# The User-Agent of every request the run sends itself.
+OWN_AGENT_PREFIX = "slipway-"
 # Read this much at a time from the end of the access log.
 BLOCK = 1 << 20
 
@@ -76,12 +84,15 @@ def _time(record: dict) -> float | None:
         return None
 
 
-def observations(line: str) -> list[tuple[float, str, str, float | None, bool]]:
+def observations(line: str, own: bool = False) -> list[tuple[float, str, str, float | None, bool]]:
     """(time, upstream, route class, upstream ms or None, error) per upstream attempt of
-    one access log line; [] when the line is not judged."""
+    one access log line; [] when the line is not judged (the run's own requests unless
+    `own`)."""
     try:
         record = json.loads(line)
     except ValueError:
+        return []
+    if not own and str(record.get("user_agent", "")).startswith(OWN_AGENT_PREFIX):
         return []
     route = route_class(str(record.get("method", "")), str(record.get("uri", "")))
     t = _time(record)
@@ -149,14 +160,15 @@ class LbLogSource:
 
     name = "lb_log"
 
-    def __init__(self, paths: list[str], upstreams: dict[str, str]) -> None:
+    def __init__(self, paths: list[str], upstreams: dict[str, str], own: bool = False) -> None:
         self.paths = paths
         self.upstreams = upstreams  # "10.242.0.21:8000" -> "app1"
+        self.own = own  # count the run's own requests too
 
     def traffic(self, start: float, end: float) -> dict:
         merged: dict[str, dict[str, Traffic]] = {host: {} for host in self.upstreams.values()}
         for path in self.paths:
-            rows = (row for line in tail_lines(path, start) for row in observations(line))
+            rows = (row for line in tail_lines(path, start) for row in observations(line, self.own))
             for host, routes in collect(rows, self.upstreams, start, end).items():
                 for route, seen in routes.items():
                     side = merged[host].setdefault(route, Traffic())

@@ -140,7 +140,12 @@ class Endpoint:
     ) -> Reply:
         """One request on a connection of its own. Raises OSError (ssl errors
         included) when no HTTP answer came."""
-        headers = {"Host": self.host_header(), "Accept": "application/json"}
+        headers = {
+            "Host": self.host_header(),
+            "Accept": "application/json",
+            # The run's own: the canary judge's evidence leaves it out (_canary_evidence).
+            "User-Agent": "slipway-verify",
+        }
         data = None
         if body is not None:
             data = json.dumps(body).encode()

@@ -50,6 +50,14 @@ options:
     description: The window's end, in seconds since the epoch.
     type: float
     required: true
+  own:
+    description:
+      - Count the run's own requests too (a User-Agent that starts with C(slipway-) -
+        C(slipway.ops.route_traffic)'s, the health gate's, C(slipway.ops.verify)'s).
+      - V(false) - real traffic only, what a baseline or a judgment on real traffic needs.
+      - V(true) - for a judgment on the run's own requests on a quiet fleet.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -89,6 +97,7 @@ ARGUMENT_SPEC = {
     "backends_file": {"type": "path"},
     "start": {"type": "float", "required": True},
     "end": {"type": "float", "required": True},
+    "own": {"type": "bool", "default": False},
 }
 
 
@@ -131,7 +140,7 @@ def main():
             )
     else:
         upstreams = {str(addr): str(host) for addr, host in p["upstreams"].items()}
-    traffic = LbLogSource([p["access_log"]], upstreams).traffic(p["start"], p["end"])
+    traffic = LbLogSource([p["access_log"]], upstreams, own=p["own"]).traffic(p["start"], p["end"])
     module.exit_json(
         changed=False,
         traffic={

@@ -89,6 +89,7 @@ def test_stalled_worker_takes_tasks_and_never_completes_them(platform, client):
         ),
         ("PLATFORM_FAULT_ROUTE", "/v1/tasks", "set METHOD:/v1/route"),
         ("PLATFORM_FAULT_ROUTE_LATENCY_MS", "900", "is set without PLATFORM_FAULT_ROUTE"),
+        ("PLATFORM_FAULT_ROUTE_AFTER_SECONDS", "60", "is set without PLATFORM_FAULT_ROUTE"),
     ],
 )
 def test_a_malformed_fault_is_a_configuration_error(platform, name, value, message):
@@ -124,6 +125,25 @@ def test_a_slow_route_is_slow_and_every_other_route_and_probe_is_not(platform, c
         "route": "GET:/v1/tasks/{task_id}",
         "route_latency_ms": 400.0,
     }
+
+
+def test_a_route_fault_with_an_onset_starts_that_long_after_boot(platform, client):
+    """A release good for its first minutes (a leak, a cache that fills): only a watch
+    long after the host took traffic sees it (docs/canary.md, "The fleet at the end")."""
+    api = platform.api(
+        PLATFORM_FAULT_ROUTE="GET:/v1/agents/{agent_id}",
+        PLATFORM_FAULT_ROUTE_LATENCY_MS="400",
+        PLATFORM_FAULT_ROUTE_AFTER_SECONDS="4",
+    )
+    agent = make_agent(client, api)
+    began = time.monotonic()
+    assert client.get(f"{api.url}/v1/agents/{agent['id']}").status_code == 200
+    assert time.monotonic() - began < 0.4, "good before its onset"
+    time.sleep(4)
+    began = time.monotonic()
+    assert client.get(f"{api.url}/v1/agents/{agent['id']}").status_code == 200
+    assert time.monotonic() - began >= 0.4, "slow after it"
+    assert client.get(f"{api.url}/ready").status_code == 200
 
 
 def test_a_failing_route_answers_its_share_with_500_and_only_it(platform, client):

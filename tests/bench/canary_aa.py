@@ -13,8 +13,9 @@ once per request), so that it carries what a canary at the default weight
 carries (--share of all requests). Every "failed" is a false alarm.
 
 The watch (docs/canary.md) is replayed too: from every start --step seconds
-apart, each host's --watch-window seconds at its whole traffic against both
-hosts' --watch-baseline seconds before, in one look.
+apart, each host's --watch-window seconds at its whole traffic, and both
+hosts' pooled (the watch on the fleet at the end), against both hosts'
+--watch-baseline seconds before, in one look, with no peers.
 
 The same canary sequences are judged from the lab's Prometheus (the platform's request
 histograms; each host's whole traffic, since binned counts cannot be thinned
@@ -154,7 +155,14 @@ def watch_replay(make_source, start: float, end: float, args) -> dict:
                 into.latencies += side.latencies
                 into.errors += side.errors
         window = source.traffic(t0, t0 + args.watch_window)
+        # The watch on the fleet at the end: every host's window pooled.
+        window["the fleet"] = {}
         for host in ("app1", "app2"):
+            for route, side in window.get(host, {}).items():
+                into = window["the fleet"].setdefault(route, judge.Traffic())
+                into.latencies += side.latencies
+                into.errors += side.errors
+        for host in ("app1", "app2", "the fleet"):
             result = judge.judge(window.get(host, {}), fleet, judge.Policy())
             counts[result["verdict"]] += 1
             if result["verdict"] == "failed":

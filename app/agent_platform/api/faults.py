@@ -1,15 +1,18 @@
 """The request-level faults (see agent_platform/faults.py), as a dependency of
 every route so that their failures are counted under the real route. A route
-fault acts on its one route (method and template) only."""
+fault acts on its one route (method and template) only, from
+PLATFORM_FAULT_ROUTE_AFTER_SECONDS after the process started."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 from fastapi import HTTPException, Request
 
 _random = random.SystemRandom()
+_STARTED = time.monotonic()
 
 
 async def inject_faults(request: Request) -> None:
@@ -20,7 +23,11 @@ async def inject_faults(request: Request) -> None:
         await asyncio.sleep(faults.latency_ms / 1000)
     if faults.error_rate and _random.random() < faults.error_rate:
         raise HTTPException(500, "fault injected: PLATFORM_FAULT_ERROR_RATE")
-    if faults.route and faults.route == f"{request.method}:{_template(request)}":
+    if (
+        faults.route
+        and faults.route == f"{request.method}:{_template(request)}"
+        and time.monotonic() - _STARTED >= faults.route_after_seconds
+    ):
         if faults.route_latency_ms:
             await asyncio.sleep(faults.route_latency_ms / 1000)
         if faults.route_error_rate and _random.random() < faults.route_error_rate:

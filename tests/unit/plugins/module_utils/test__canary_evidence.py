@@ -23,6 +23,7 @@ def line(t: float, method: str = "GET", uri: str = "/v1/agents", status: int = 2
         "upstream_addr": up.get("addr", "10.242.0.21:8000"),
         "upstream_status": up.get("status", str(status)),
         "upstream_response_time": up.get("time", "0.020"),
+        "user_agent": up.get("agent", "python-requests/2.32"),
     }
     return json.dumps(record)
 
@@ -106,6 +107,23 @@ def test_a_window_before_the_log_began_reads_it_all(tmp_path):
     traffic = evidence.LbLogSource([str(log)], UPSTREAMS).traffic(T0 - 60, T0 + 5)
     assert traffic["app1"]["reads"].requests == 5
     assert traffic["app2"] == {}
+
+
+@pytest.mark.parametrize(
+    "agent", ["slipway-route-traffic", "slipway-verify", "slipway-health-gate"]
+)
+def test_the_runs_own_requests_count_only_when_asked(tmp_path, agent):
+    """A baseline must not hold an earlier run's own requests (their route mix is not the
+    users'); a judgment on the run's own requests counts them."""
+    log = tmp_path / "access.log"
+    log.write_text(
+        "".join(line(T0 + i, agent=agent) + "\n" for i in range(6))
+        + "".join(line(T0 + i, addr="10.242.0.22:8000") + "\n" for i in range(4))
+    )
+    real = evidence.LbLogSource([str(log)], UPSTREAMS).traffic(T0 - 1, T0 + 10)
+    assert (real["app1"], real["app2"]["reads"].requests) == ({}, 4)
+    everything = evidence.LbLogSource([str(log)], UPSTREAMS, own=True).traffic(T0 - 1, T0 + 10)
+    assert (everything["app1"]["reads"].requests, everything["app2"]["reads"].requests) == (6, 4)
 
 
 def test_histogram_buckets_become_binned_latencies():
