@@ -219,6 +219,14 @@ INPUTS: tuple[Input, ...] = (
         "how often the judge looks at the canary's growing window; a regression fails it early",
     ),
     Input(
+        "slipway_deploy_canary_latency_looks",
+        "canary_latency_looks",
+        2,
+        between(_integer, 1, 10, "a count"),
+        "looks in a row that must show a slower canary to fail it (a stall of a few seconds "
+        "on its host does not); more errors fail it at the first look",
+    ),
+    Input(
         "slipway_deploy_canary_weight",
         "canary_weight",
         25,

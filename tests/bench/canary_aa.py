@@ -6,11 +6,13 @@ through lb1 (tests/lab_load.py) for --minutes, this records lb1's access log
 (the judge's default evidence). Then it replays the deploy's canary analysis
 from every start --step seconds apart, both ways (app1 as the canary against
 app2, and the other way round): a look every --interval seconds at the window
-so far, each at alpha divided among the looks, failed at the first look that
-fails, passed once a look passes at --window seconds or more, inconclusive at
---max-window. The canary side keeps a random share of its requests (decided
-once per request), so that it carries what a canary at the default weight
-carries (--share of all requests). Every "failed" is a false alarm.
+so far, each at alpha divided among the looks, failed at a look with more
+errors or once --latency-looks looks in a row are slower
+(slipway_deploy_canary_latency_looks, 2), passed once a
+look passes at --window seconds or more, inconclusive at --max-window. The
+canary side keeps a random share of its requests (decided once per request),
+so that it carries what a canary at the default weight carries (--share of
+all requests). Every "failed" is a false alarm.
 
 The watch (docs/canary.md) is replayed too: from every start --step seconds
 apart, each host's --watch-window seconds at its whole traffic, and both
@@ -22,12 +24,19 @@ histograms; each host's whole traffic, since binned counts cannot be thinned
 per request), and both sources' request counts for the last minute are printed
 side by side.
 
+The same recorded traffic then carries a fault on the canary's side only, so
+that the gate's power is measured on the noise its false alarms were: a slow
+release (one read in four 1,500 ms later, as 1.1.0-slow-read's route is for
+the lab load) and a failing one (30 % of task submissions answer 500, as
+1.1.0-failing-submissions). A sequence starts every --power-step seconds;
+each must fail, within 60 s of the canary taking traffic.
+
 Prints the false-fail rate of each source against its target (<= 1 %), the
 inconclusive rate, the median look at which the sequences ended, and exits 1
 when a target is missed. Needs the lab converged (make site), every app host
 on one release; or --log to replay a log recorded before.
 Usage: canary_aa.py [--minutes 10] [--step 5] [--interval 15] [--window 60]
-                    [--max-window 180] [--share 0.2] [--watch-window 20]
+                    [--max-window 180] [--share 0.2] [--latency-looks 2] [--watch-window 20]
                     [--watch-baseline 300] [--log FILE]
 """
 
@@ -57,6 +66,9 @@ from tests.lab_deploy import lab_exec, running_releases  # noqa: E402
 from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
 
 TARGET_FALSE_FAIL = 0.01
+TARGET_DETECTION = 60
+# The injected faults (the e2e's route-only bad releases, on the lab load's route mix).
+SLOW_SHARE, SLOW_MS, FAILING_SHARE = 0.25, 1500.0, 0.3
 UPSTREAMS = {"10.242.0.21:8000": "app1", "10.242.0.22:8000": "app2"}
 PROMETHEUS = "http://10.242.0.41:9090"
 ACCESS_LOG = "/var/log/nginx/access.log"
@@ -111,15 +123,25 @@ class Replayed:
 
 
 def sequence(source, canary: str, baseline: str, t0: float, args) -> tuple[str, int, str]:
-    """The deploy's looks from t0: the verdict, the look (s) that decided it, the reason."""
+    """The deploy's looks from t0 (canary_look.yml): the verdict, the look (s) that decided
+    it, the reason."""
     looks = [*range(args.interval, args.max_window, args.interval), args.max_window]
     policy = judge.Policy(looks=len(looks))
-    verdict = "inconclusive"
+    verdict, in_a_row = "inconclusive", 0
     for look in looks:
         traffic = source.traffic(t0, t0 + look)
         result = judge.judge(traffic[canary], traffic[baseline], policy)
         verdict = result["verdict"]
-        if verdict == "failed" or (verdict == "passed" and look >= args.window):
+        in_a_row = in_a_row + 1 if verdict == "failed" else 0
+        erring = any(
+            r["verdict"] == "failed" and r["trigger"] == "health_check_failure"
+            for r in result["routes"]
+        )
+        if (
+            erring
+            or in_a_row >= args.latency_looks
+            or (verdict == "passed" and look >= args.window)
+        ):
             return verdict, look, result["reason"]
     return verdict, looks[-1], result["reason"]
 
@@ -138,6 +160,48 @@ def replay(make_source, start: float, end: float, args) -> dict:
                 alarms.append(f"{canary} from +{t0 - start:.0f} s, at {look} s: {reason}")
         t0 += args.step
     return {"counts": counts, "ended": ended, "alarms": alarms}
+
+
+def injected(rows: list[tuple], canary: str, kind: str, seed: int = 3) -> list[tuple]:
+    """The rows with a fault on the canary's side: "slow" reads or "failing" submissions."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible injection, not secrets
+    out = []
+    for t, addr, route, ms, error, draw in rows:
+        if UPSTREAMS.get(addr) == canary:
+            if kind == "slow" and route == "reads" and ms is not None and rng.random() < SLOW_SHARE:
+                ms += SLOW_MS
+            elif kind == "failing" and route == "task_submissions" and rng.random() < FAILING_SHARE:
+                ms, error = None, True
+        out.append((t, addr, route, ms, error, draw))
+    return out
+
+
+def power(rows: list[tuple], start: float, end: float, keep: float, args) -> bool:
+    """Each injected fault's sequences: how many failed, and when. True when all met."""
+    ok = True
+    for kind in ("slow", "failing"):
+        caught: list[int] = []
+        missed = 0
+        faulty = {canary: injected(rows, canary, kind) for canary in ("app1", "app2")}
+        t0 = start + 10
+        while t0 + args.max_window <= end - 5:
+            for canary, baseline in (("app1", "app2"), ("app2", "app1")):
+                source = Replayed(faulty[canary], canary, keep)
+                verdict, look, _ = sequence(source, canary, baseline, t0, args)
+                if verdict == "failed":
+                    caught.append(look)
+                else:
+                    missed += 1
+            t0 += args.power_step
+        met = not missed and caught and max(caught) <= TARGET_DETECTION
+        ok &= bool(met)
+        median = statistics.median(caught) if caught else 0
+        print(
+            f"{kind:<12}{len(caught) + missed:>10}{len(caught):>8}{missed:>8}"
+            f"{median:>10g}{max(caught, default=0):>6}{TARGET_DETECTION:>8}  "
+            f"{'ok' if met else 'MISSED'}"
+        )
+    return ok
 
 
 def watch_replay(make_source, start: float, end: float, args) -> dict:
@@ -179,6 +243,8 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=60)
     parser.add_argument("--max-window", type=int, default=180)
     parser.add_argument("--share", type=float, default=0.2)
+    parser.add_argument("--latency-looks", type=int, default=2)
+    parser.add_argument("--power-step", type=float, default=20)
     parser.add_argument("--watch-window", type=int, default=20)
     parser.add_argument("--watch-baseline", type=int, default=300)
     parser.add_argument("--examples", type=int, default=5, help="false alarms to print")
@@ -234,6 +300,12 @@ def main() -> int:
         )
         for alarm in got["alarms"][: args.examples]:
             print(f"    false alarm: {alarm}")
+    print(
+        f"\ninjected faults on the canary's side (a sequence every {args.power_step:g} s):\n"
+        f"{'fault':<12}{'sequences':>10}{'caught':>8}{'missed':>8}{'median s':>10}{'max':>6}"
+        f"{'target':>8}"
+    )
+    ok &= power(rows, start, end, keep, args)
     if not args.log:
         last = {
             name: {
