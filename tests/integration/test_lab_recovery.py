@@ -83,3 +83,13 @@ def test_lab_down_removes_everything_it_made_and_comes_back():
     assert not (ROOT / ".lab").exists()
     lab_up()
     assert pinged_hosts() == PLATFORM_HOSTS
+    # A deploy to hosts that run no release yet refuses before it changes anything,
+    # naming the fix (it once failed on a template error instead).
+    refused = run(
+        ["ansible-playbook", "deploy.yml", "-i", "inventories/dev", "-e", "slipway_release=1.0.0"]
+    )
+    flat = " ".join(refused.stdout.split())
+    assert refused.returncode != 0
+    assert "runs no release yet" in flat, flat[-2000:]
+    assert "converge it with site.yml first" in flat, flat[-2000:]
+    assert "stopped before any host changed" in flat, flat[-2000:]
