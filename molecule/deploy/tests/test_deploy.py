@@ -36,7 +36,6 @@ from tests.lab_deploy import (  # noqa: E402
     in_rotation_after,
     lb_requests,
     ledgers,
-    lock_state,
     prometheus_values,
     rescue_timeline,
     restored_after,
@@ -114,12 +113,8 @@ def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
     assert looks[-1][2] == "passed", looks
     assert looks[-1][1] >= 60, looks
     assert weights_at_lbs() == {"lb1": {}}, "the canary is back at its full weight"
-    assert watches(out) == [("app2", "passed"), ("the fleet", "passed")], watches(out)
-    assert analysis_verdicts() == {
-        ("canary", "app1"): "passed",
-        ("watch", "app2"): "passed",
-        ("watch", "the fleet"): "passed",
-    }
+    assert watches(out) == [("app2", "passed")], watches(out)
+    assert analysis_verdicts() == {("canary", "app1"): "passed", ("watch", "app2"): "passed"}
     assert report.failed == 0, report.failures[:10]
     assert kept_report.failed == 0, kept_report.failures[:10]
     assert report.tasks, "the load submitted tasks"
@@ -181,46 +176,6 @@ def test_without_a_canary_the_watch_catches_a_release_bad_only_on_real_routes(on
     assert report.failed == 0, report.failures[:10]
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
     assert drained_at_lbs() == {"lb1": []}
-    for host, ledger in ledgers().items():
-        assert ledger["current"] == GOOD, host
-
-
-def test_a_release_that_turns_bad_after_its_canary_is_caught_by_the_watch_on_the_fleet(
-    on_good, api_key
-):
-    """1.1.0-slow-read-later is good for 140 s after it boots, then its main read route
-    waits 1.5 s (a leak). app1's canary is over about 90 s after boot, and app2's watch
-    judges a host that booted a minute later: both pass. The watch on the fleet at the end
-    (docs/canary.md, "The fleet at the end"; 40 s windows here, so that it starts well
-    after the onset) sees app1's reads turn slow, and every updated host goes back."""
-    release = "1.1.0-slow-read-later"
-    with LbLoad(api_key) as load:
-        time.sleep(WARM_UP)
-        rc, out, seconds = deploy(
-            release,
-            *FAST,
-            "-e",
-            "slipway_deploy_canary_soak=10",
-            "-e",
-            "slipway_deploy_watch_window=40",
-            "-e",
-            f"slipway_deploy_watch_baseline={WARM_UP}",
-        )
-        report = load.stop()
-    looks = canary_looks(out)
-    print(
-        f"\n{release}: {seconds:.1f} s; looks {looks}; watches {watches(out)}; {report.summary()}"
-    )
-    assert rc != 0, "a bad release fails the run"
-    assert looks, "the canary was judged"
-    assert looks[-1][2] == "passed", looks
-    assert watches(out) == [("app2", "passed"), ("the fleet", "failed")], out[-3000:]
-    assert analysis_verdicts()[("watch", "the fleet")] == "failed"
-    assert "(trigger: performance_degradation)" in out, out[-3000:]
-    assert running_releases() == {"app1": GOOD, "app2": GOOD}
-    assert drained_at_lbs() == {"lb1": []}
-    assert weights_at_lbs() == {"lb1": {}}
-    assert not lock_state()["active"], "the lock is released"
     for host, ledger in ledgers().items():
         assert ledger["current"] == GOOD, host
 
