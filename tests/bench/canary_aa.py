@@ -16,7 +16,7 @@ all requests). Every "failed" is a false alarm.
 
 The watch (docs/canary.md) is replayed too: from every start --step seconds
 apart, each host's --watch-window seconds at its whole traffic, and both
-hosts' pooled (the watch on the fleet at the end), against both hosts'
+hosts' pooled (a watch of the whole fleet: docs/canary.md, "The fleet at the end"), against both hosts'
 --watch-baseline seconds before, in one look, with no peers.
 
 The same canary sequences are judged from the lab's Prometheus (the platform's request
@@ -219,7 +219,7 @@ def watch_replay(make_source, start: float, end: float, args) -> dict:
                 into.latencies += side.latencies
                 into.errors += side.errors
         window = source.traffic(t0, t0 + args.watch_window)
-        # The watch on the fleet at the end: every host's window pooled.
+        # A watch of the whole fleet (not on: docs/canary.md): every host pooled.
         window["the fleet"] = {}
         for host in ("app1", "app2"):
             for route, side in window.get(host, {}).items():
