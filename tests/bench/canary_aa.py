@@ -16,8 +16,9 @@ all requests). Every "failed" is a false alarm.
 
 The watch (docs/canary.md) is replayed too: from every start --step seconds
 apart, each host's --watch-window seconds at its whole traffic, and both
-hosts' pooled (a watch of the whole fleet: docs/canary.md, "The fleet at the end"), against both hosts'
---watch-baseline seconds before, in one look, with no peers.
+hosts' pooled (a watch of the whole fleet: docs/canary.md, "The fleet at the
+end"), against both hosts' --watch-baseline seconds before, in one look, with
+no peers.
 
 The same canary sequences are judged from the lab's Prometheus (the platform's request
 histograms; each host's whole traffic, since binned counts cannot be thinned
