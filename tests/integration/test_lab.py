@@ -91,9 +91,12 @@ def test_apt_goes_through_the_lab_cache(name):
     assert all(line.startswith("GET http://") for line in gets), gets
 
 
-@pytest.mark.parametrize("mode", [[], ["--check"]], ids=["run", "check"])
-def test_site_converges_the_lab_with_no_change_on_a_second_run(mode):
-    result = run(["ansible-playbook", "site.yml", "-i", "inventories/dev", *mode])
+# In check mode only: a real second run of each role is molecule's idempotence
+# step, and a second real run of the whole site cost ~250 s of `make test` for
+# what check mode on the converged lab also sees (a role that undoes another's
+# work shows as a predicted change). Check mode must tell the truth as well.
+def test_site_predicts_no_change_on_the_converged_lab():
+    result = run(["ansible-playbook", "site.yml", "-i", "inventories/dev", "--check", "--diff"])
     assert result.returncode == 0, result.stdout
     recap = re.findall(r"^(\w+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE)
     assert {host for host, _ in recap} == PLATFORM_HOSTS
