@@ -5,7 +5,7 @@
 #   make test-fast  lint + unit tests (a minute or two)
 #   make engine-test the unit tests that need Docker Engine and the lab's base image
 #   make deploy-e2e deploy.yml on the lab under load (good and bad releases)
-#   make deploy-exits the other ways out of a deploy (fleet verification, lost host, failed rollback, killed controller)
+#   make deploy-exits the other ways out of a deploy (fleet verification, fleet watch, lost host, failed rollback, killed controller)
 #   make app-test   the reference platform's tests (real PostgreSQL and Redis)
 #   make app-images build the platform's images (and the PostgreSQL and Redis stand-ins) into the lab registry
 #   make lab-down   remove everything the lab made
@@ -105,8 +105,9 @@ molecule: lab app-images
 deploy-e2e: site app-images
 	@$(STAGE) deploy-e2e molecule test -s deploy
 
-# A failed fleet verification, a host lost mid-step, a rollback that fails, a
-# killed controller, and how the next run mends each (about 17 min); outside
+# A failed fleet verification, a release the watch on the fleet fails, a host
+# lost mid-step, a rollback that fails, a killed controller, and how the next
+# run mends each (about 24 min); outside
 # `make test` for its time.
 deploy-exits: site app-images
 	@$(STAGE) deploy-exits molecule test -s deploy_exits

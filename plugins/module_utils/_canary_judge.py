@@ -31,7 +31,7 @@ pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ansible_collections.slipway.ops.plugins.module_utils import _stats as stats
 from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
@@ -243,3 +243,59 @@ def judge_watch(host: dict, before: dict, peers: dict, policy: Policy) -> dict:
         "reason": f"the peers alongside shifted alike ({alongside['reason']}); against the fleet "
         f"before the deploy: {result['reason']}",
     }
+
+
+def pooled(sides: list[dict]) -> dict:
+    """Several hosts' {route: Traffic} as one."""
+    out: dict[str, Traffic] = {}
+    for side in sides:
+        for route, traffic in side.items():
+            into = out.setdefault(route, Traffic())
+            into.latencies += traffic.latencies
+            into.errors += traffic.errors
+    return out
+
+
+def judge_each(
+    each: dict, before: dict | None, policy: Policy, alongside: dict | None = None
+) -> dict:
+    """The fleet at the end (docs/canary.md): each host of `each` ({host: {route: Traffic}}
+    over the window) on its own, against `before` (the fleet over an earlier window) with
+    the other hosts (and `alongside`'s, {host: ...}) as its peers; with no `before`, against
+    them directly. Alpha is divided among the hosts. It fails when a host failed, naming
+    it; passes when every host that served passed; a host that served nothing (out of
+    rotation) is said and holds nothing back; else it is inconclusive."""
+    policy = replace(policy, looks=policy.looks * max(len(each), 1))
+    results = {}
+    for host, seen in each.items():
+        others = pooled([t for h, t in {**each, **(alongside or {})}.items() if h != host])
+        if before is None:
+            results[host] = judge(seen, others, policy)
+        else:
+            results[host] = judge_watch(seen, before, others, policy)
+    return _each_verdict(results)
+
+
+def _each_verdict(results: dict[str, dict]) -> dict:
+    """One verdict from each host's."""
+    served = {h: r for h, r in results.items() if any(x["canary"]["requests"] for x in r["routes"])}
+    idle = sorted(set(results) - set(served))
+    failed = [h for h, r in served.items() if r["verdict"] == FAIL]
+    routes = [{**route, "host": h} for h, r in served.items() for route in r["routes"]]
+    said = f"; served nothing: {', '.join(idle)}" if idle else ""
+    if failed:
+        first = served[failed[0]]
+        reason = "; ".join(f"{h}: {served[h]['reason']}" for h in failed)
+        return {
+            "verdict": FAIL,
+            "trigger": first["trigger"],
+            "reason": reason + said,
+            "routes": routes,
+        }
+    if served and all(r["verdict"] == PASS for r in served.values()):
+        reason = "; ".join(f"{h}: {r['reason']}" for h, r in served.items())
+        return {"verdict": PASS, "trigger": "", "reason": reason + said, "routes": routes}
+    short = [h for h, r in served.items() if r["verdict"] != PASS]
+    reason = f"inconclusive on {', '.join(short)}" if short else "inconclusive: no host served"
+    reason += "".join(f"; {h}: {served[h]['reason']}" for h in short)
+    return {"verdict": INCONCLUSIVE, "trigger": "", "reason": reason + said, "routes": routes}

@@ -69,6 +69,16 @@ options:
     type: list
     elements: str
     default: []
+  each:
+    description:
+      - Judge each canary host on its own (the fleet at the end - docs/canary.md). With an earlier
+        window, each against O(baseline) then, the other canary hosts and O(peers) its peers over
+        the window; over one window, each against the other O(baseline) hosts.
+      - Alpha is divided among the hosts, so that the fleet cries wolf no more often than one
+        host. The verdict fails when a host fails (named), passes when every host that served
+        passed; a host that served nothing (out of rotation) is said and holds nothing back.
+    type: bool
+    default: false
   prometheus:
     description: O(source=prometheus) - where the platform's request metrics are.
     type: dict
@@ -154,7 +164,9 @@ reason:
   type: str
   sample: "task_submissions: errors 9 of 31 (29.0%), the baseline 0 of 118 (0.0%), p = 3e-6"
 routes:
-  description: Per route class, both sides' requests, errors, p50, p95, p-values and verdict.
+  description:
+    - Per route class, both sides' requests, errors, p50, p95, p-values and verdict.
+    - With O(each), every host's, each with its C(host).
   returned: always
   type: list
   elements: dict
@@ -186,6 +198,7 @@ ARGUMENT_SPEC = {
     "traffic": {"type": "list", "elements": "dict", "default": []},
     "baseline_traffic": {"type": "list", "elements": "dict", "default": []},
     "peers": {"type": "list", "elements": "str", "default": []},
+    "each": {"type": "bool", "default": False},
     "prometheus": {
         "type": "dict",
         "default": {},
@@ -229,8 +242,9 @@ def lines(result: dict) -> list[str]:
     out = []
     for route in result["routes"]:
         p = ", ".join(f"{name} {value:.2g}" for name, value in route["p_values"].items())
+        host = f"{route['host']} " if route.get("host") else ""
         out.append(
-            f"{route['route']}: {route['verdict']}; canary {_side(route['canary'])}; "
+            f"{host}{route['route']}: {route['verdict']}; canary {_side(route['canary'])}; "
             f"baseline {_side(route['baseline'])}; p-values {p or 'none'}"
         )
     return out
@@ -280,6 +294,18 @@ def evidence(module: AnsibleModule) -> tuple[list[dict], list[dict]]:
     )
 
 
+def judge_each(p: dict, seen: list[dict], before: list[dict], policy: judge.Policy) -> dict:
+    """Each canary host on its own (O(each)): the other canary hosts and O(peers) alongside;
+    over one window, the O(baseline) hosts too."""
+    alongside = p["peers"] + ([] if earlier(p) else p["baseline"])
+    return judge.judge_each(
+        {h: merge([h], seen) for h in p["canary"]},
+        merge(p["baseline"], before) if earlier(p) else None,
+        policy,
+        {h: merge([h], seen) for h in alongside if h not in p["canary"]},
+    )
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     p = module.params
@@ -287,8 +313,9 @@ def main():
     problems = policy.check()
     if problems:
         module.fail_json(msg="policy: " + "; ".join(problems))
-    # Over one window a host is either side; against an earlier window it may be both.
-    both = set() if earlier(p) else set(p["canary"]) & set(p["baseline"])
+    # Over one window a host is either side (each: judged against the others); against an
+    # earlier window it may be both.
+    both = set() if earlier(p) or p["each"] else set(p["canary"]) & set(p["baseline"])
     if not p["canary"] or not p["baseline"] or both:
         module.fail_json(
             msg="canary and baseline must each name at least one host, and none in both"
@@ -299,7 +326,9 @@ def main():
         module.fail_json(msg="peers need an earlier window (baseline_traffic, or a Prometheus one)")
     seen, before = evidence(module)
     canary = merge(p["canary"], seen)
-    if earlier(p):
+    if p["each"]:
+        result = judge_each(p, seen, before, policy)
+    elif earlier(p):
         result = judge.judge_watch(canary, merge(p["baseline"], before), merge(peers, seen), policy)
     else:
         result = judge.judge(canary, merge(p["baseline"], before), policy)

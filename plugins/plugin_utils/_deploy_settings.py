@@ -273,8 +273,9 @@ INPUTS: tuple[Input, ...] = (
         "watch_window",
         20,
         between(_integer, 0, 3600, "whole seconds"),
-        "seconds of real traffic each later host is judged on against what the fleet "
-        "served before the deploy and against its peers (0: no watch)",
+        "seconds of real traffic each later host, then each host of the fleet at the end, "
+        "is judged on against what the fleet served before the deploy and against its "
+        "peers (0: no watch)",
     ),
     Input(
         "slipway_deploy_watch_baseline",

@@ -15,10 +15,12 @@ so that it carries what a canary at the default weight carries (--share of
 all requests). Every "failed" is a false alarm.
 
 The watch (docs/canary.md) is replayed too: from every start --step seconds
-apart, each host's --watch-window seconds at its whole traffic, and both
-hosts' pooled (a watch of the whole fleet: docs/canary.md, "The fleet at the
-end"), against both hosts' --watch-baseline seconds before, in one look, with
-no peers.
+apart, each host's --watch-window seconds at its whole traffic against both
+hosts' --watch-baseline seconds before, in one look, with no peers; and the
+fleet at the end (each host with the other as its peer: "The fleet at the
+end"), as recorded and with every answer --environment times slower (the
+deploy's own load). Its power: the fleet's window with one host's reads
+slowed, both ways, must fail every time.
 
 The same canary sequences are judged from the lab's Prometheus (the platform's request
 histograms; each host's whole traffic, since binned counts cannot be thinned
@@ -38,7 +40,7 @@ when a target is missed. Needs the lab converged (make site), every app host
 on one release; or --log to replay a log recorded before.
 Usage: canary_aa.py [--minutes 10] [--step 5] [--interval 15] [--window 60]
                     [--max-window 180] [--share 0.2] [--latency-looks 2] [--watch-window 20]
-                    [--watch-baseline 300] [--log FILE]
+                    [--watch-baseline 300] [--environment 4] [--log FILE]
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ TARGET_DETECTION = 60
 # The injected faults (the e2e's route-only bad releases, on the lab load's route mix).
 SLOW_SHARE, SLOW_MS, FAILING_SHARE = 0.25, 1500.0, 0.3
 UPSTREAMS = {"10.242.0.21:8000": "app1", "10.242.0.22:8000": "app2"}
+HOSTS = ("app1", "app2")
 PROMETHEUS = "http://10.242.0.41:9090"
 ACCESS_LOG = "/var/log/nginx/access.log"
 
@@ -205,35 +208,71 @@ def power(rows: list[tuple], start: float, end: float, keep: float, args) -> boo
     return ok
 
 
+def slower(window: dict, factor: float) -> dict:
+    """Every host's answers `factor` times slower (the deploy's own load on a 2-core lab)."""
+    return {
+        host: {
+            route: judge.Traffic([ms * factor for ms in t.latencies], t.errors)
+            for route, t in routes.items()
+        }
+        for host, routes in window.items()
+    }
+
+
 def watch_replay(make_source, start: float, end: float, args) -> dict:
-    """The watch from every t0: a host's window against both hosts before t0."""
+    """The watch from every t0: each host's window against both hosts before t0 (with no
+    peers); and the fleet at the end (finish.yml), each host with the other as its peer,
+    as recorded and with every host --environment times slower."""
     source = make_source("none")
     counts = {"failed": 0, "inconclusive": 0, "passed": 0}
     alarms: list[str] = []
     t0 = start + 10 + args.watch_baseline
     while t0 + args.watch_window <= end - 5:
-        before = source.traffic(t0 - args.watch_baseline, t0)
-        fleet: dict[str, judge.Traffic] = {}
-        for routes in before.values():
-            for route, side in routes.items():
-                into = fleet.setdefault(route, judge.Traffic())
-                into.latencies += side.latencies
-                into.errors += side.errors
+        fleet = judge.pooled(list(source.traffic(t0 - args.watch_baseline, t0).values()))
         window = source.traffic(t0, t0 + args.watch_window)
-        # A watch of the whole fleet (not on: docs/canary.md): every host pooled.
-        window["the fleet"] = {}
-        for host in ("app1", "app2"):
-            for route, side in window.get(host, {}).items():
-                into = window["the fleet"].setdefault(route, judge.Traffic())
-                into.latencies += side.latencies
-                into.errors += side.errors
-        for host in ("app1", "app2", "the fleet"):
-            result = judge.judge(window.get(host, {}), fleet, judge.Policy())
+        results = {h: judge.judge(window.get(h, {}), fleet, judge.Policy()) for h in HOSTS}
+        each = {h: window.get(h, {}) for h in HOSTS}
+        results["the fleet"] = judge.judge_each(each, fleet, judge.Policy())
+        slowed = slower(each, args.environment)
+        results["the fleet, slower"] = judge.judge_each(slowed, fleet, judge.Policy())
+        for what, result in results.items():
             counts[result["verdict"]] += 1
             if result["verdict"] == "failed":
-                alarms.append(f"{host} from +{t0 - start:.0f} s: {result['reason']}")
+                alarms.append(f"{what} from +{t0 - start:.0f} s: {result['reason']}")
         t0 += args.step
     return {"counts": counts, "ended": [args.watch_window], "alarms": alarms}
+
+
+def fleet_power(rows: list[tuple], start: float, end: float, args) -> bool:
+    """The fleet at the end with one host turned slow (1.1.0-slow-read-later): each window
+    (every --power-step s) must fail, and still with every host --environment times slower."""
+    ok = True
+    for label, factor in (
+        ("as recorded", 1.0),
+        (f"x{args.environment:g} slower", args.environment),
+    ):
+        caught = missed = 0
+        clean = Replayed(rows, "none", 1.0)
+        for turned in HOSTS:
+            # The fault only from t0 (before it the host was good): the window is read from
+            # the injected rows, the fleet before from the recorded ones.
+            faulty = Replayed(injected(rows, turned, "slow"), "none", 1.0)
+            t0 = start + 10 + args.watch_baseline
+            while t0 + args.watch_window <= end - 5:
+                before = judge.pooled(list(clean.traffic(t0 - args.watch_baseline, t0).values()))
+                window = faulty.traffic(t0, t0 + args.watch_window)
+                each = slower({h: window.get(h, {}) for h in HOSTS}, factor)
+                result = judge.judge_each(each, before, judge.Policy())
+                caught += result["verdict"] == "failed"
+                missed += result["verdict"] != "failed"
+                t0 += args.power_step
+        met = not missed and caught > 0
+        ok &= met
+        print(
+            f"{'fleet, one host turned slow, ' + label:<44}{caught + missed:>6}{caught:>8}"
+            f"{missed:>8}  {'ok' if met else 'MISSED'}"
+        )
+    return ok
 
 
 def main() -> int:
@@ -248,6 +287,13 @@ def main() -> int:
     parser.add_argument("--power-step", type=float, default=20)
     parser.add_argument("--watch-window", type=int, default=20)
     parser.add_argument("--watch-baseline", type=int, default=300)
+    parser.add_argument(
+        "--environment",
+        type=float,
+        default=4.0,
+        help="how many times slower every host is in the replayed fleet's window "
+        "(the deploy's own load: 94 ms against 23 under the benchmark's load)",
+    )
     parser.add_argument("--examples", type=int, default=5, help="false alarms to print")
     parser.add_argument(
         "--log", type=Path, help="replay this recorded log (no load, no Prometheus)"
@@ -307,6 +353,8 @@ def main() -> int:
         f"{'target':>8}"
     )
     ok &= power(rows, start, end, keep, args)
+    print(f"\nthe fleet at the end (a window every {args.power_step:g} s):")
+    ok &= fleet_power(rows, start, end, args)
     if not args.log:
         last = {
             name: {

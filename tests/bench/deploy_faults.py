@@ -79,8 +79,14 @@ BAD = {
     # Bad on one real route only: the canary judge's (docs/canary.md).
     "1.1.0-slow-read": "performance_degradation",
     "1.1.0-failing-submissions": "health_check_failure",
+    # Good for 140 s after boot, then slow on its main read route: the watch on the fleet's.
+    "1.1.0-slow-read-later": "performance_degradation",
 }
 ROUTE_ONLY = ("1.1.0-slow-read", "1.1.0-failing-submissions")
+# Past the canary and each host's watch by design: the watch on the fleet must fail it,
+# with 40 s windows so that it starts well after the onset (140 s after boot).
+LATER = ("1.1.0-slow-read-later",)
+LATER_ARGS = ["-e", "slipway_deploy_watch_window=40"]
 RATIO_TARGET, RESTORE_TARGET, DETECTION_TARGET = 1.5, 20.0, 60
 # Seconds with no client before a quiet case: the minute the canary's quiet check reads.
 QUIET = 65
@@ -248,10 +254,13 @@ def good(key: str) -> tuple[dict, bool]:
     ratio = seconds / bound if bound else float("inf")
     # The policy's own waits (each batch's soak, the canary's window, the fleet soak).
     hosts = len(APP_PORTS)
-    soaks = SOAK * hosts + CANARY_WINDOW + WATCH_WINDOW * (hosts - 1) + FLEET_SOAK
+    # A watch on each later host, and one on the fleet at the end (the fleet soak within it).
+    soaks = (
+        SOAK * hosts + CANARY_WINDOW + WATCH_WINDOW * (hosts - 1) + max(WATCH_WINDOW, FLEET_SOAK)
+    )
     beyond = (seconds - soaks) / bound if bound else float("inf")
     verdicts = [v for _, _, v in canary_looks(out)][-1:] + [v for _, v in watches(out)]
-    judged = verdicts == ["passed"] * hosts
+    judged = verdicts == ["passed"] * (hosts + 1)
     ok = rc == 0 and not any(load.failed.values()) and not lost and ratio <= RATIO_TARGET and judged
     say(
         f"good {OLD} -> {GOOD}: rc {rc}, {seconds:.1f} s, lower bound {bound:.1f} s "
@@ -278,14 +287,16 @@ def good(key: str) -> tuple[dict, bool]:
 def bad(key: str, release: str, trigger: str) -> tuple[dict, bool]:
     ensure(GOOD)
     with Clients(key) as load:
-        rc, out, seconds = deploy(release, *FAST)
+        rc, out, seconds = deploy(release, *FAST, *(LATER_ARGS if release in LATER else []))
         load.stop()
     lost = load.lost_tasks()
     restored = restored_after(out)
     fleet = running_releases()
     named = f"(trigger: {trigger})" in out
     worst = max(restored) if restored else 0.0
-    needs_restore = trigger != "deployment_failure"
+    # A failed host is timed back to health; a failed fleet (LATER) goes back host by host
+    # through the fleet rollback, which the fleet check below covers.
+    needs_restore = trigger != "deployment_failure" and release not in LATER
     looks = canary_looks(out)
     detected = looks[-1][1] if looks and looks[-1][2] == "failed" else None
     # A release bad on real routes only is seen by the canary, which serves a share of the
@@ -303,6 +314,7 @@ def bad(key: str, release: str, trigger: str) -> tuple[dict, bool]:
         and (not route_only or early or (detected is not None and detected <= DETECTION_TARGET))
         and not lost
         and (not needs_restore or (restored and worst <= RESTORE_TARGET))
+        and (release not in LATER or ("the fleet", "failed") in watches(out))
     )
     canary = (
         f"caught by the host verification before the canary; failed requests {load.failed}; "

@@ -113,8 +113,12 @@ def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
     assert looks[-1][2] == "passed", looks
     assert looks[-1][1] >= 60, looks
     assert weights_at_lbs() == {"lb1": {}}, "the canary is back at its full weight"
-    assert watches(out) == [("app2", "passed")], watches(out)
-    assert analysis_verdicts() == {("canary", "app1"): "passed", ("watch", "app2"): "passed"}
+    assert watches(out) == [("app2", "passed"), ("the fleet", "passed")], watches(out)
+    assert analysis_verdicts() == {
+        ("canary", "app1"): "passed",
+        ("watch", "app2"): "passed",
+        ("watch", "the fleet"): "passed",
+    }
     assert report.failed == 0, report.failures[:10]
     assert kept_report.failed == 0, kept_report.failures[:10]
     assert report.tasks, "the load submitted tasks"

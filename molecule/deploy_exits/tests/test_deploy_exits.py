@@ -1,5 +1,6 @@
-"""The ways out of a deploy that no bad release produces, on the lab under load through
-lb1: a failed fleet verification, a host lost mid-step, a rollback that itself
+"""The ways out of a deploy past its hosts' own checks, on the lab under load through
+lb1: a failed fleet verification, a release that turns bad after its canary and
+fails the watch on the fleet, a host lost mid-step, a rollback that itself
 fails, a controller killed mid-gate. Each asserts
 the end state (every host's release, the lb's upstream, the lock, the ledgers,
 the audit outcome) and that the next run mends the fleet. `make deploy-exits`;
@@ -26,9 +27,11 @@ from tests.lab_deploy import (  # noqa: E402
     LAB_PREFIX,
     OLD,
     QUICK,
+    analysis_verdicts,
     ansible_module,
     assert_settled,
     audit_outcome,
+    canary_looks,
     deploy,
     drained_at_lbs,
     finish_playbook,
@@ -41,12 +44,16 @@ from tests.lab_deploy import (  # noqa: E402
     running_releases,
     start_playbook,
     wait_for,
+    watches,
+    weights_at_lbs,
 )
 from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
 
 RESULTS = ROOT / ".cache" / "deploy_exits"
 # Keep a bad release's gate short.
 FAST = ["-e", "slipway_deploy_gate_timeout=45"]
+# Seconds of load before a deploy whose baseline is the traffic before it.
+WARM_UP = 30
 # What production blocks on (inventories/production): strict checks, high and critical.
 PRODUCTION_LEVEL = [
     *("-e", "slipway_deploy_validation_level=strict"),
@@ -79,6 +86,48 @@ def test_a_release_that_fails_the_fleet_verification_puts_every_host_back(on_goo
         assert ledger["history"][-1]["outcome"] == "rolled_back", host
         assert ledger["current"] == GOOD, host
     assert report.failed == 0, report.failures[:10]
+
+
+def test_a_release_that_turns_bad_after_its_canary_is_caught_by_the_watch_on_the_fleet(
+    on_good, api_key
+):
+    """1.1.0-slow-read-later is good for 140 s after it boots, then its main read route
+    waits 1.5 s (a leak). app1's canary is over about 90 s after boot, and app2's watch
+    judges a host that booted a minute later: both pass. The watch on the fleet at the end
+    (docs/canary.md, "The fleet at the end"; 40 s windows here, so that it ends well after
+    app1's onset and before app2's) judges each host against the fleet before the deploy
+    with the other as its peer: app1's reads turned slow and app2's did not, so app1 fails,
+    named, and every updated host goes back."""
+    release = "1.1.0-slow-read-later"
+    with LbLoad(api_key) as load:
+        time.sleep(WARM_UP)
+        rc, out, seconds = deploy(
+            release,
+            *FAST,
+            "-e",
+            "slipway_deploy_canary_soak=10",
+            "-e",
+            "slipway_deploy_watch_window=40",
+            "-e",
+            f"slipway_deploy_watch_baseline={WARM_UP}",
+        )
+        report = load.stop()
+    looks = canary_looks(out)
+    print(
+        f"\n{release}: {seconds:.1f} s; looks {looks}; watches {watches(out)}; {report.summary()}"
+    )
+    assert rc != 0, "a bad release fails the run"
+    assert looks, "the canary was judged"
+    assert looks[-1][2] == "passed", looks
+    assert watches(out) == [("app2", "passed"), ("the fleet", "failed")], out[-3000:]
+    assert analysis_verdicts()[("watch", "the fleet")] == "failed"
+    assert "(trigger: performance_degradation)" in out, out[-3000:]
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+    assert drained_at_lbs() == {"lb1": []}
+    assert weights_at_lbs() == {"lb1": {}}
+    assert not lock_state()["active"], "the lock is released"
+    for host, ledger in ledgers().items():
+        assert ledger["current"] == GOOD, host
 
 
 def test_a_host_lost_mid_step_fails_the_run_settled_and_site_then_deploy_mend_it(on_good, api_key):

@@ -19,11 +19,16 @@ def call(module, capsys, **args) -> dict:
 
 
 def write_log(
-    path, seconds: int, bad_submissions: float = 0.0, start: float = T0, base: float = 0.010
+    path,
+    seconds: int,
+    bad_submissions: float = 0.0,
+    start: float = T0,
+    base: float = 0.010,
+    slow_reads: float = 0.0,
 ) -> None:
     """50 reads and 2 submissions a second, app1 (the canary) taking a fifth; a share of
-    app1's submissions answered 500; each answer takes `base` s and a few ms. Appended to
-    what the log holds."""
+    app1's submissions answered 500; each answer takes `base` s and a few ms, app1's reads
+    `slow_reads` s more. Appended to what the log holds."""
     lines = [path.read_text()] if path.exists() else []
     for i in range(seconds * 52):
         t = start + i / 52
@@ -32,6 +37,7 @@ def write_log(
         status = 202 if submission else 200
         if submission and addr.startswith("10.242.0.21") and (i // 26) % 10 < bad_submissions * 10:
             status = 500
+        extra = slow_reads if addr.startswith("10.242.0.21") and not submission else 0.0
         record = {
             "msec": f"{t:.3f}",
             "method": "POST" if submission else "GET",
@@ -39,7 +45,7 @@ def write_log(
             "status": status,
             "upstream_addr": addr,
             "upstream_status": str(status),
-            "upstream_response_time": f"{base + (i % 7) / 1000:.3f}",
+            "upstream_response_time": f"{base + (i % 7) / 1000 + extra:.3f}",
         }
         lines.append(json.dumps(record) + "\n")
     path.write_text("".join(lines))
@@ -114,6 +120,49 @@ def test_a_shift_the_peers_show_alike_is_the_environments(tmp_path, capsys):
         canary_judge, capsys, canary=["app1"], baseline=["app2"], traffic=[now], peers=["app2"]
     )
     assert result["msg"] == "peers need an earlier window (baseline_traffic, or a Prometheus one)"
+
+
+@pytest.mark.parametrize(
+    ("base", "slow_reads", "verdict"),
+    [(0.010, 0.0, "passed"), (0.060, 0.0, "passed"), (0.010, 1.5, "failed")],
+    ids=["steady", "all-slower", "app1-turned-slow"],
+)
+def test_the_fleet_at_the_end_judges_each_host_with_the_others_as_its_peers(
+    tmp_path, capsys, base, slow_reads, verdict
+):
+    """The fleet at the end (each): the deploy's own load slows every host alike and passes;
+    one host whose reads turned slow fails, named, though the fleet has no peer on the old
+    release. app3 is in the inventory but out of rotation: said, and it holds nothing back."""
+    log = tmp_path / "access.log"
+    write_log(log, 60)
+    write_log(log, 60, start=T0 + 120, base=base, slow_reads=slow_reads)
+    read = {"access_log": str(log), "upstreams": UPSTREAMS}
+    before = call(lb_traffic, capsys, **read, start=T0, end=T0 + 60)["traffic"]
+    now = call(lb_traffic, capsys, **read, start=T0 + 120, end=T0 + 180)["traffic"]
+    fleet = ["app1", "app2", "app3"]
+    result = call(
+        canary_judge,
+        capsys,
+        canary=fleet,
+        baseline=fleet,
+        each=True,
+        traffic=[now],
+        baseline_traffic=[before],
+        fail=False,
+    )
+    assert result["verdict"] == verdict, result["reason"]
+    assert result["reason"].endswith("; served nothing: app3"), result["reason"]
+    assert {r["host"] for r in result["routes"]} == {"app1", "app2"}
+    assert any(line.startswith("app1 reads: ") for line in result["lines"]), result["lines"]
+    if verdict == "failed":
+        assert result["trigger"] == "performance_degradation"
+        assert result["reason"].startswith("app1: reads: ")
+        assert "app2:" not in result["reason"]
+    elif base > 0.010:
+        assert "app1: the peers alongside shifted alike" in result["reason"]
+    # Over one window (a quiet fleet on the run's own requests): each against the others.
+    alongside = call(canary_judge, capsys, canary=fleet, baseline=fleet, each=True, traffic=[now])
+    assert alongside["verdict"] == verdict, alongside["reason"]
 
 
 def test_bad_input_names_what_to_fix(tmp_path, capsys):
