@@ -107,7 +107,7 @@ deploy-e2e: site app-images
 
 # A failed fleet verification, a release the watch on the fleet fails, a host
 # lost mid-step, a rollback that fails, a killed controller, and how the next
-# run mends each (about 24 min); outside
+# run mends each (about 30 min); outside
 # `make test` for its time.
 deploy-exits: site app-images
 	@$(STAGE) deploy-exits molecule test -s deploy_exits
