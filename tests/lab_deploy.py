@@ -187,6 +187,15 @@ def canary_looks(output: str) -> list[tuple[str, int, str]]:
     return [(host, int(seconds), verdict) for host, seconds, verdict in CANARY.findall(output)]
 
 
+# The same line whole: a YAML single-quoted item of the callback's msg list.
+CANARY_LINE = re.compile(r"'(\w+\s+as\s+the\s+canary,.*?)(?<!')'(?!')\s*\n", re.S)
+
+
+def canary_look_lines(output: str) -> list[str]:
+    """Each look's line as the run printed it (its figures, or why it could not judge)."""
+    return [" ".join(line.split()).replace("''", "'") for line in CANARY_LINE.findall(output)]
+
+
 # On real traffic, or on the run's own requests (a quiet fleet).
 WATCH = re.compile(
     r"the\s+watch\s+on\s+(the\s+fleet|\w+),\s+\d+\s+s\s+of\s+"

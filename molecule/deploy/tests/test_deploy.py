@@ -29,6 +29,7 @@ from tests.lab_deploy import (  # noqa: E402
     active_alerts,
     analysis_verdicts,
     ansible_module,
+    canary_look_lines,
     canary_looks,
     deploy,
     drained_at_lbs,
@@ -68,8 +69,8 @@ def caught_by_the_canary(rc: int, out: str, release: str, trigger: str) -> int |
     """The run failed a route-only bad release with its trigger: by the canary within 60 s
     of its taking traffic (returns that time), or, for failing submissions, by the host
     verification's one task before the canary (a third of the time at 30 %; returns None)."""
-    looks = canary_looks(out)
-    print(f"canary looks (host, s, verdict): {looks}")
+    looks, said = canary_looks(out), "\n".join(canary_look_lines(out))
+    print(f"canary looks (host, s, verdict): {looks}\n{said}")
     assert rc != 0, "a bad release fails the run"
     assert f"(trigger: {trigger})" in out, out[-3000:]
     if not looks:
@@ -78,9 +79,9 @@ def caught_by_the_canary(rc: int, out: str, release: str, trigger: str) -> int |
             out.split()
         )
         return None
-    assert looks[-1][2] == "failed", looks
+    assert looks[-1][2] == "failed", said
     detected = looks[-1][1]
-    assert detected <= 60, f"detected {detected} s after the canary took traffic"
+    assert detected <= 60, f"detected {detected} s after the canary took traffic:\n{said}"
     return detected
 
 
@@ -107,11 +108,11 @@ def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
         f" kept alive: {kept_report.summary()}; lost {len(lost)}"
     )
     assert rc == 0, out[-4000:]
-    looks = canary_looks(out)
-    print(f"canary looks (host, s, verdict): {looks}")
+    looks, said = canary_looks(out), "\n".join(canary_look_lines(out))
+    print(f"canary looks (host, s, verdict): {looks}\n{said}")
     assert looks, "the canary was judged"
-    assert looks[-1][2] == "passed", looks
-    assert looks[-1][1] >= 60, looks
+    assert looks[-1][2] == "passed", said
+    assert looks[-1][1] >= 60, said
     assert weights_at_lbs() == {"lb1": {}}, "the canary is back at its full weight"
     assert watches(out) == [("app2", "passed"), ("the fleet", "passed")], watches(out)
     assert analysis_verdicts() == {
