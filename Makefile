@@ -2,7 +2,7 @@
 # only python3, make and root (or sudo) for Docker Engine.
 #   make demo       the lab up, then the platform converged on it
 #   make test       everything CI runs (lint, unit, molecule, lab integration)
-#   make test-fast  lint + unit tests (a minute or two)
+#   make test-fast  lint + unit tests + what runs on hosts imported by Python 3.8 to 3.13
 #   make engine-test the unit tests that need Docker Engine and the lab's base image
 #   make deploy-e2e deploy.yml on the lab under load (good and bad releases)
 #   make deploy-exits the other ways out of a deploy (fleet verification, fleet watch, lost host, failed rollback, killed controller)
@@ -26,7 +26,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site deploy-e2e deploy-exits test test-fast lint unit engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site deploy-e2e deploy-exits test test-fast lint unit target-pythons engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -61,6 +61,7 @@ lint: venv
 	@$(STAGE) yamllint yamllint --strict .
 	@$(STAGE) ruff ruff check .
 	@$(STAGE) ruff-format ruff format --check .
+	@$(STAGE) vermin vermin -q -t=3.8- --violations --no-tips plugins/modules plugins/module_utils roles
 	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app roles
 	@$(STAGE) argument-specs python scripts/check_argument_specs.py
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
@@ -77,7 +78,11 @@ unit: venv
 engine-test: lab
 	@$(STAGE) engine-test pytest tests/unit -m engine --junitxml=.cache/junit-engine.xml
 
-test-fast: lint unit
+# What runs on hosts, imported by each target Python (3.8 to 3.13, pyenv's).
+target-pythons: venv
+	@$(STAGE) target-pythons python scripts/check_target_pythons.py
+
+test-fast: lint unit target-pythons
 
 # The reference platform (app/) against real PostgreSQL 15 and Redis servers
 # that the tests start on 127.0.0.1; scripts/ensure-test-servers installs them.

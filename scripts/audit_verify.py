@@ -15,7 +15,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-CHAIN = Path(__file__).resolve().parent.parent / "plugins" / "module_utils" / "_audit_chain.py"
+CHAIN = Path(__file__).resolve().parent.parent / "plugins" / "plugin_utils" / "_audit_chain.py"
 
 
 def load_chain():

@@ -148,8 +148,8 @@ from ansible import context
 from ansible.parsing.vault import VaultHelper
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
-from ansible_collections.slipway.ops.plugins.module_utils._audit_context import toolkit, who
-from ansible_collections.slipway.ops.plugins.module_utils._audit_session import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_context import toolkit, who
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_session import (
     AuditConfig,
     AuditSession,
 )

@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 LEDGER_NAME = "ledger.json"
@@ -130,7 +130,7 @@ def write_json(path: Path, data: dict) -> None:
 
 def format_time(moment: datetime) -> str:
     """The files' time format: ISO-8601 UTC to the second, `2026-11-23T05:00:00Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> datetime:

@@ -498,7 +498,7 @@ def epoch_of(value) -> float:
         return float(text)
     moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp()
 
 
@@ -564,10 +564,9 @@ def certificate_fields(der: bytes) -> dict:
 
 def tls_probe(ep: Endpoint) -> dict:
     """Handshake with the endpoint's trust settings: protocol, cipher, certificate."""
-    with (
-        socket.create_connection((ep.host, ep.port), timeout=float(ep.timeout)) as raw,
-        ep.context.wrap_socket(raw, server_hostname=ep.server_name) as tls,
-    ):
+    # Not a parenthesised `with`: that needs Python 3.9, and targets run 3.8.
+    raw = socket.create_connection((ep.host, ep.port), timeout=float(ep.timeout))
+    with raw, ep.context.wrap_socket(raw, server_hostname=ep.server_name) as tls:
         der = tls.getpeercert(binary_form=True)
         cert = tls.getpeercert() or (certificate_fields(der) if der else {})
         return {"protocol": tls.version(), "cipher": tls.cipher()[0], "cert": cert}
@@ -589,10 +588,8 @@ def legacy_tls_accepted(ep: Endpoint) -> bool | None:
     except (ValueError, ssl.SSLError):
         return None
     try:
-        with (
-            socket.create_connection((ep.host, ep.port), timeout=float(ep.timeout)) as raw,
-            context.wrap_socket(raw, server_hostname=ep.server_name),
-        ):
+        raw = socket.create_connection((ep.host, ep.port), timeout=float(ep.timeout))
+        with raw, context.wrap_socket(raw, server_hostname=ep.server_name):
             return True
     except ssl.SSLError as error:
         if "NO_PROTOCOLS_AVAILABLE" in str(error).upper().replace(" ", "_"):

@@ -159,7 +159,7 @@ def select(
 
 
 def iso_utc(epoch: float) -> str:
-    moment = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -23,7 +23,7 @@ description:
   - O(action=unlock) never releases another deploy's lease; it reports the holder in RV(held_by).
   - O(action=record) appends a history entry and moves C(current)/C(previous) when the host's
     release changed (see docs/release.md for the rules, rollbacks included).
-  - Runs on the target with the Python standard library only.
+  - Runs on the target with the Python standard library only, on Python 3.8 or newer.
 version_added: 0.1.0
 author: Slipway maintainers
 attributes:
@@ -222,7 +222,7 @@ entry:
   type: dict
 """
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.slipway.ops.plugins.module_utils._release_action import (
@@ -272,7 +272,7 @@ def main():
     try:
         result = perform(
             module.params,
-            now=datetime.now(UTC),
+            now=datetime.now(timezone.utc),
             check_mode=module.check_mode,
             guard_timeout=module.params["guard_timeout"],
         )

@@ -22,7 +22,8 @@ description:
     C(slipway-verify-<8 hex>), one task on it (and a golden task when O(golden_release)
     is set) and deletes the agent at the end, whatever happened. These are the suite's own
     test records, so the module always reports C(changed=false).
-  - Standard library only (urllib, http.client, ssl, socket), so it runs on any target host.
+  - Standard library only (urllib, http.client, ssl, socket), so it runs on any target host
+    with Python 3.8 or newer.
 author: Slipway maintainers
 attributes:
   check_mode:

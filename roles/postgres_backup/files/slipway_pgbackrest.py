@@ -93,8 +93,8 @@ def parse_target_time(text: str, *, now: dt.datetime | None = None) -> dt.dateti
             f"target time {text!r} is not a time: give ISO 8601, e.g. 2026-11-23 02:10:00+00:00"
         ) from exc
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    now = now or dt.datetime.now(dt.UTC)
+        value = value.replace(tzinfo=dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
     if value > now:
         raise ValueError(
             f"target time {value.isoformat()} is in the future "
@@ -118,14 +118,16 @@ def check_target_in_range(target: dt.datetime, backups: list[dict]) -> dict:
             "the repository holds no backup: take one first (slipway-pgbackrest backup --type full)"
         )
     oldest = backups[0]
-    oldest_stop = dt.datetime.fromtimestamp(oldest["timestamp"]["stop"], dt.UTC)
+    oldest_stop = dt.datetime.fromtimestamp(oldest["timestamp"]["stop"], dt.timezone.utc)
     if target < oldest_stop:
         raise ValueError(
             f"target time {target.isoformat()} is before the oldest backup can restore to "
             f"({oldest['label']}, consistent from {oldest_stop.isoformat()}): pick a later time"
         )
     usable = [
-        b for b in backups if dt.datetime.fromtimestamp(b["timestamp"]["stop"], dt.UTC) <= target
+        b
+        for b in backups
+        if dt.datetime.fromtimestamp(b["timestamp"]["stop"], dt.timezone.utc) <= target
     ]
     return usable[-1]
 
@@ -637,7 +639,7 @@ def run_drill(cfg: dict, args, result: dict) -> None:
         say(f"restoring to {target.isoformat()} from backup {base['label']} and the archived WAL")
     else:
         base = backups[-1]
-        point = f"slipway-drill-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
+        point = f"slipway-drill-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
         say(f"taking the source's checksums and making restore point {point}")
         source = in_postgres_process(
             "_snapshot",

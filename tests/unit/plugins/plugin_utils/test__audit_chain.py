@@ -6,7 +6,7 @@ import itertools
 import json
 
 import pytest
-from ansible_collections.slipway.ops.plugins.module_utils import _audit_chain as chain
+from ansible_collections.slipway.ops.plugins.plugin_utils import _audit_chain as chain
 
 
 def write_log(path, count=5, key=None):

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ansible_collections.slipway.ops.plugins.module_utils._audit_chain import write_atomic
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import write_atomic
 
 
 def group_path(job: str, grouping: dict[str, str]) -> str:

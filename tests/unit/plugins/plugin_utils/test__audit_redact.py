@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.slipway.ops.plugins.module_utils._audit_redact import REDACTED, Redactor
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_redact import REDACTED, Redactor
 
 
 def test_values_under_secret_names_are_redacted_at_any_depth():

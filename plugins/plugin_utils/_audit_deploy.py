@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
-from ansible_collections.slipway.ops.plugins.module_utils._audit_metrics import Family
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_metrics import Family
 
 STAGE_STATUSES = ("started", "ok", "failed", "skipped")
 OUTCOMES = tuple(vocabulary.OUTCOMES)

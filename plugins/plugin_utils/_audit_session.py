@@ -20,32 +20,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ansible_collections.slipway.ops.plugins.module_utils import (
+from ansible_collections.slipway.ops.plugins.plugin_utils import (
     _audit_otel,
 )
-from ansible_collections.slipway.ops.plugins.module_utils._audit_chain import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import (
     INDEX_NAME,
     ChainError,
     ChainWriter,
     write_atomic,
 )
-from ansible_collections.slipway.ops.plugins.module_utils._audit_deploy import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_deploy import (
     ContractError,
     DeployTracker,
     analysis_families,
 )
-from ansible_collections.slipway.ops.plugins.module_utils._audit_dora import figures
-from ansible_collections.slipway.ops.plugins.module_utils._audit_metrics import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_dora import figures
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_metrics import (
     Family,
     Histogram,
     render,
 )
-from ansible_collections.slipway.ops.plugins.module_utils._audit_push import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_push import (
     Spool,
     group_path,
     push_all,
 )
-from ansible_collections.slipway.ops.plugins.module_utils._audit_redact import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_redact import (
     DEFAULT_PATTERN,
     Redactor,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 
-from ansible_collections.slipway.ops.plugins.module_utils._audit_context import toolkit, who
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_context import toolkit, who
 
 from tests.conftest import ROOT, run
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ansible_collections.slipway.ops.plugins.module_utils._audit_chain import write_atomic
-from ansible_collections.slipway.ops.plugins.module_utils._audit_metrics import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import write_atomic
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_metrics import (
     Family,
     Histogram,
     format_value,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.slipway.ops.plugins.module_utils._audit_dora import figures, parse_time
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_dora import figures, parse_time
 
 NOW = parse_time("2030-01-31T00:00:00Z")
 HOUR = 3600.0

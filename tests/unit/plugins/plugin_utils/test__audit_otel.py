@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_collections.slipway.ops.plugins.module_utils import _audit_otel
-from ansible_collections.slipway.ops.plugins.module_utils._audit_session import (
+from ansible_collections.slipway.ops.plugins.plugin_utils import _audit_otel
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_session import (
     AuditConfig,
     AuditSession,
 )

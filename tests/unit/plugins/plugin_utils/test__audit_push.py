@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.slipway.ops.plugins.module_utils._audit_push import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_push import (
     Spool,
     group_path,
     push_all,

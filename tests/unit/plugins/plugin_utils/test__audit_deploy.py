@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.slipway.ops.plugins.module_utils import _canary_judge as judge
-from ansible_collections.slipway.ops.plugins.module_utils._audit_deploy import (
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_deploy import (
     ContractError,
     DeployTracker,
     analysis_families,
 )
-from ansible_collections.slipway.ops.plugins.module_utils._audit_metrics import render
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_metrics import render
 
 
 def test_stages_then_an_outcome():

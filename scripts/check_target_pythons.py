@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Import everything that runs on hosts under each target Python, 3.8 to 3.13.
+
+Modules run on the hosts' own Python, as ansible-core's targets do: Ubuntu 22.04
+has 3.10, RHEL 9 has 3.9, ansible-core supports targets from 3.8. So the
+modules, the module_utils they import and the scripts the roles install must
+import there. `vermin` (make lint) finds what a newer Python added; this runs
+the code: each file is imported by each interpreter, with ansible-core's
+module_utils beside it as on a host.
+
+The interpreters: python3.X on PATH, else pyenv's (PYENV_ROOT, or ~/.pyenv).
+SLIPWAY_TARGET_PYTHONS="3.11 3.12" checks a subset (a machine without pyenv).
+Exit 0 when every file imports under every interpreter, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess  # nosec B404  # the target interpreters, fixed arguments
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ansible
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+COLLECTION = "ansible_collections.slipway.ops"
+
+# Run by each target interpreter: import every file, print what failed as JSON.
+CHILD = """
+import importlib, importlib.util, json, sys, traceback
+sys.path[0:0] = [sys.argv[2]]
+failed = []
+for kind, name, path in json.loads(sys.argv[1]):
+    try:
+        if kind == "package":
+            importlib.import_module(name)
+        else:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    except BaseException as error:
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        failed.append([path, f"{type(error).__name__}: {error} (line {where.lineno})"])
+print(json.dumps(failed))
+"""
+
+
+def host_code() -> list[tuple[str, str, str]]:
+    """(kind, import name, path) of every file that runs on hosts."""
+    files = []
+    for folder in ("modules", "module_utils"):
+        for path in sorted((ROOT / "plugins" / folder).glob("*.py")):
+            if path.name != "__init__.py":
+                name = f"{COLLECTION}.plugins.{folder}.{path.stem}"
+                files.append(("package", name, str(path.relative_to(ROOT))))
+    for path in sorted(ROOT.glob("roles/*/files/**/*.py")):
+        files.append(("script", f"slipway_script_{path.stem}", str(path.relative_to(ROOT))))
+    return files
+
+
+def interpreter(version: str) -> str | None:
+    """pyenv's newest X.Y.*, else python3.X on PATH (not a pyenv shim: that one runs
+    only the versions pyenv's global setting names)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for candidate in sorted(pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True):
+        return str(candidate)
+    found = shutil.which(f"python{version}")
+    return found if found and "/shims/" not in found else None
+
+
+def shim() -> Path:
+    """A folder that holds what a host's module sees: ansible-core's package and this
+    collection, by symbolic link."""
+    folder = Path(tempfile.mkdtemp(prefix="slipway-targets-"))
+    (folder / "ansible").symlink_to(Path(ansible.__file__).parent)
+    (folder / "ansible_collections" / "slipway").mkdir(parents=True)
+    (folder / "ansible_collections" / "slipway" / "ops").symlink_to(ROOT)
+    return folder
+
+
+def check(version: str, files: list, folder: Path) -> int:
+    """Import every file under Python `version`: the number of problems."""
+    python = interpreter(version)
+    if python is None:
+        print(
+            f"Python {version}: no interpreter (python{version} on PATH or pyenv's);"
+            f" install it (pyenv install {version}), or leave it out with"
+            f' SLIPWAY_TARGET_PYTHONS="..."'
+        )
+        return 1
+    started = time.monotonic()
+    # -E -s: nothing of the controller's environment or user site; -B: no .pyc here.
+    run = subprocess.run(  # nosec B603
+        [python, "-E", "-s", "-B", "-c", CHILD, json.dumps(files), str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if run.returncode:
+        failed = [["(the interpreter)", run.stderr.strip()[-500:]]]
+    else:
+        failed = json.loads(run.stdout)
+    took = time.monotonic() - started
+    verdict = f"{len(failed)} failed" if failed else "ok"
+    print(f"Python {version} ({python}): {len(files)} files imported in {took:.1f} s: {verdict}")
+    for path, why in failed:
+        print(f"  {path}: {why}")
+    return len(failed)
+
+
+def main() -> int:
+    wanted = os.environ.get("SLIPWAY_TARGET_PYTHONS", " ".join(TARGETS)).split()
+    files = host_code()
+    folder = shim()
+    try:
+        problems = sum(check(version, files, folder) for version in wanted)
+    finally:
+        shutil.rmtree(folder)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
