@@ -15,11 +15,11 @@ and an undrain are on the deploy's critical path.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from ansible_collections.slipway.ops.plugins.module_utils._atomic_file import write_atomic
 
 # A backend's weight when nothing is reduced (a percentage: the canary's is less).
 FULL_WEIGHT = 100
@@ -60,15 +60,7 @@ def write(path: Path, text: str | None) -> None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, 0o644)
 
 
 def live_state(answer: dict) -> tuple[list[str], dict[str, int]]:

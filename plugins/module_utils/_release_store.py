@@ -5,10 +5,10 @@
 The only file I/O behind slipway.ops.release. Every read-decide-write of
 ledger.json or lock.json happens while holding an exclusive flock on
 `<dir>/.guard`, so two runs on one host (two controllers, two AWX jobs)
-cannot both decide that the deploy lock is free. Writes go to a temporary
-file in the same directory, are fsynced, then renamed over the old file:
-a reader sees the old state or the new one, never half of either, and a
-power cut after the run does not lose a release the run reported.
+cannot both decide that the deploy lock is free. Writes are atomic and
+durable (_atomic_file): a reader sees the old state or the new one, never
+half of either, and a power cut after the run does not lose a release the
+run reported.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ansible_collections.slipway.ops.plugins.module_utils._atomic_file import write_atomic
 
 LEDGER_NAME = "ledger.json"
 LOCK_NAME = "lock.json"
@@ -108,24 +109,7 @@ def read_json(path: Path) -> dict | None:
 
 def write_json(path: Path, data: dict) -> None:
     """Replace a file with `data` as JSON, whole or not at all, and make it durable."""
-    body = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", FILE_MODE)
 
 
 def format_time(moment: datetime) -> str:

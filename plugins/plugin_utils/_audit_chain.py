@@ -71,17 +71,6 @@ def last_record(fd: int) -> dict | None:
     return None
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
-    """Write a file whole or not at all: a temporary file beside it, then rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 class ChainWriter:
     """Append records to a hash-chained JSON Lines log, safe beside other writers.
 

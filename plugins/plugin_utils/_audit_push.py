@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import write_atomic
+from ansible_collections.slipway.ops.plugins.module_utils._atomic_file import write_atomic
 
 
 def group_path(job: str, grouping: dict[str, str]) -> str:
@@ -70,7 +70,7 @@ class Spool:
         self.directory.mkdir(parents=True, exist_ok=True)
         entry = {"path": path, "body": body, "spooled_at": time.time()}
         target = self._file(path)
-        write_atomic(target, json.dumps(entry).encode())
+        write_atomic(target, json.dumps(entry), 0o640)
         return target
 
     def pending(self) -> list[tuple[Path, dict]]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ansible_collections.slipway.ops.plugins.module_utils._atomic_file import write_atomic
 from ansible_collections.slipway.ops.plugins.plugin_utils import (
     _audit_otel,
 )
@@ -27,7 +28,6 @@ from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import (
     INDEX_NAME,
     ChainError,
     ChainWriter,
-    write_atomic,
 )
 from ansible_collections.slipway.ops.plugins.plugin_utils._audit_deploy import (
     ContractError,

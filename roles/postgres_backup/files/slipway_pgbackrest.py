@@ -68,20 +68,27 @@ def render_metrics(metrics: list[tuple[str, str, str, dict[str, str], float]]) -
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace path with text: a reader (node_exporter) sees the old file or the new one."""
+    """Replace path with text: a reader (node_exporter) sees the old file or the new one.
+    The steps of the collection's module_utils/_atomic_file.py (this script is installed
+    alone, with nothing to import)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o644)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def parse_target_time(text: str, *, now: dt.datetime | None = None) -> dt.datetime:

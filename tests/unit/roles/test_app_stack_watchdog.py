@@ -91,11 +91,3 @@ def test_metrics_parse_as_prometheus_text():
         for f in text_string_to_metric_families(watchdog.render("p", [container()], state, 1.0))
     }
     assert {"slipway_app_container_restarts", "slipway_app_containers"} <= families
-
-
-def test_write_atomically_replaces_the_file(tmp_path):
-    target = tmp_path / "m.prom"
-    watchdog.write_atomically(str(target), "a 1\n")
-    watchdog.write_atomically(str(target), "a 2\n")
-    assert target.read_text() == "a 2\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["m.prom"]

@@ -48,15 +48,6 @@ def test_label_values_are_escaped():
     assert 'm{stanza="a\\"b\\\\c"} 1' in text
 
 
-def test_metrics_are_replaced_atomically(tmp_path):
-    path = tmp_path / "metrics" / "slipway_backup.prom"
-    tool.write_atomically(path, "a 1\n")
-    tool.write_atomically(path, "a 2\n")
-    assert path.read_text() == "a 2\n"
-    assert [p.name for p in path.parent.iterdir()] == ["slipway_backup.prom"]
-    assert oct(path.stat().st_mode & 0o777) == "0o644"
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import write_atomic
 from ansible_collections.slipway.ops.plugins.plugin_utils._audit_metrics import (
     Family,
     Histogram,
@@ -46,12 +45,3 @@ def test_a_histogram_has_cumulative_buckets_sum_and_count():
     assert 't_bucket{le="+Inf",p="x"} 4' in text
     assert 't_sum{p="x"} 3.65' in text
     assert 't_count{p="x"} 4' in text
-
-
-def test_atomic_write_leaves_no_temporary_file(tmp_path):
-    target = tmp_path / "slipway.prom"
-    write_atomic(target, b"a 1\n", 0o644)
-    write_atomic(target, b"a 2\n", 0o644)
-    assert target.read_text() == "a 2\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["slipway.prom"]
-    assert target.stat().st_mode & 0o777 == 0o644

@@ -17,6 +17,7 @@ Only containers labelled io.slipway.watchdog=true are watched.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess  # nosec B404
@@ -113,13 +114,26 @@ def render(project: str, containers: list[dict], state: dict, now: float) -> str
 
 
 def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
-    """Readers (node_exporter) never see half a file."""
+    """Readers (node_exporter) never see half a file: the steps of the collection's
+    module_utils/_atomic_file.py (this script is installed alone, with nothing to import)."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def load_state(path: str) -> dict:
