@@ -1,24 +1,20 @@
 # Copyright: Slipway maintainers
 # Apache License 2.0 (see galaxy.yml)
-"""The verification suite's checks, one function per check type, and run_suite()
-which runs the selection and builds the module's result. Standard library only:
-the module runs on the target hosts."""
+"""The verification suite's checks, one function per check type, and RUNNERS, which
+_verify_suite.run_suite() runs them by (security_posture's is in _verify_security.py).
+Standard library only: the module runs on the target hosts."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
 import math
 import socket
-import ssl
 import struct
-import tempfile
 import threading
 import time
 import urllib.parse
 import uuid
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.slipway.ops.plugins.module_utils import _stats as stats
@@ -28,69 +24,20 @@ from ansible_collections.slipway.ops.plugins.module_utils._verify_http import (
     describe,
     unix_get,
 )
+from ansible_collections.slipway.ops.plugins.module_utils._verify_security import (
+    check_security_posture,
+)
 from ansible_collections.slipway.ops.plugins.module_utils._verify_suite import (
     failed,
     passed,
     skipped,
 )
 
-# The module's options and their defaults (the module's argument_spec says the same;
-# a unit test keeps the two equal). run_suite() fills in what a caller left out.
-DEFAULTS = {
-    "base_url": "http://127.0.0.1:8000",
-    "server_name": "",
-    "validate_certs": True,
-    "ca_path": "",
-    "api_key": "",
-    "validation_level": "standard",
-    "scope": "host",
-    "checks": [],
-    "skip": [],
-    "fail_on": ["critical"],
-    "severities": {},
-    "timeout": 10,
-    "expected_release": "",
-    "task_timeout": 30,
-    "golden_release": "",
-    "golden_timeout": 30,
-    "performance": {
-        "requests": 50,
-        "concurrency": 4,
-        "path": "/health",
-        "p95_ms": 500,
-        "error_rate": 0.01,
-    },
-    "database": {"host": "", "port": 5432},
-    "security": {
-        "tls": "auto",
-        "required_headers": ["Strict-Transport-Security", "X-Content-Type-Options"],
-        "debug_paths": ["/docs", "/redoc", "/openapi.json", "/debug", "/debug/vars"],
-        "cert_min_days": 14,
-    },
-    "integrations": [],
-    "monitoring": {"prometheus_url": "", "job": "", "instance": ""},
-    "rollback": {"previous_release": "", "image": "", "docker_socket": "/var/run/docker.sock"},
-    "backup": {"last_success_timestamp": 0, "metric": "", "max_age_hours": 26},
-}
-
 PG_SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL's SSLRequest message
 TASK_PROMPT = {"prompt": "2 * (3 + 4)"}
 TASK_ANSWER = 14
 MAX_WAIT = 30  # the platform caps GET /v1/tasks/{id}?wait= at 30 s
 NOT_EXPOSED = (401, 403, 404, 405, 410)
-
-
-def with_defaults(params: dict) -> dict:
-    """params over DEFAULTS, one level deep into the dict options; None means default."""
-    merged = copy.deepcopy(DEFAULTS)
-    for name, value in params.items():
-        if value is None:
-            continue
-        if isinstance(merged.get(name), dict) and isinstance(value, dict) and name != "severities":
-            merged[name].update({k: v for k, v in value.items() if v is not None})
-        else:
-            merged[name] = value
-    return merged
 
 
 # ---- health, availability, database -----------------------------------------
@@ -549,156 +496,6 @@ def check_backup_freshness(ep: Endpoint, opts: dict, check_mode: bool, now=None)
     return passed(f"last good backup {age_hours:.1f} h ago (limit {limit:g} h)", **metrics)
 
 
-# ---- security -------------------------------------------------------------------
-
-
-def certificate_fields(der: bytes) -> dict:
-    """The decoded certificate (as getpeercert() gives it), from its DER form.
-    Used when the certificate was not verified: getpeercert() is then empty."""
-    pem = ssl.DER_cert_to_PEM_cert(der)
-    with tempfile.NamedTemporaryFile("w", suffix=".pem") as handle:
-        handle.write(pem)
-        handle.flush()
-        return ssl._ssl._test_decode_cert(handle.name)  # the stdlib's only DER parser
-
-
-def tls_probe(ep: Endpoint) -> dict:
-    """Handshake with the endpoint's trust settings: protocol, cipher, certificate."""
-    # Not a parenthesised `with`: that needs Python 3.9, and targets run 3.8.
-    raw = socket.create_connection((ep.host, ep.port), timeout=float(ep.timeout))
-    with raw, ep.context.wrap_socket(raw, server_hostname=ep.server_name) as tls:
-        der = tls.getpeercert(binary_form=True)
-        cert = tls.getpeercert() or (certificate_fields(der) if der else {})
-        return {"protocol": tls.version(), "cipher": tls.cipher()[0], "cert": cert}
-
-
-def legacy_tls_accepted(ep: Endpoint) -> bool | None:
-    """Whether the server completes a TLS 1.0/1.1 handshake; None when this
-    host's OpenSSL cannot even offer it (then nothing is known)."""
-    try:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # only the protocol is probed
-        with contextlib.suppress(ValueError, ssl.SSLError):
-            context.set_ciphers("DEFAULT:@SECLEVEL=0")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.minimum_version = ssl.TLSVersion.TLSv1
-            context.maximum_version = ssl.TLSVersion.TLSv1_1
-    except (ValueError, ssl.SSLError):
-        return None
-    try:
-        raw = socket.create_connection((ep.host, ep.port), timeout=float(ep.timeout))
-        with raw, context.wrap_socket(raw, server_hostname=ep.server_name):
-            return True
-    except ssl.SSLError as error:
-        if "NO_PROTOCOLS_AVAILABLE" in str(error).upper().replace(" ", "_"):
-            return None
-        return False
-    except OSError:
-        return False  # a reset or close during the handshake is a refusal
-
-
-def _tls_findings(ep: Endpoint, sec: dict, metrics: dict) -> list[str]:
-    try:
-        probe = tls_probe(ep)
-    except OSError as error:
-        return [f"TLS handshake with {ep.host}:{ep.port} as {ep.server_name}: {describe(error)}"]
-    findings = []
-    metrics.update(tls_protocol=probe["protocol"], tls_cipher=probe["cipher"])
-    if probe["protocol"] not in ("TLSv1.2", "TLSv1.3"):
-        findings.append(f"negotiated {probe['protocol']}, below TLSv1.2")
-    legacy = legacy_tls_accepted(ep)
-    metrics["legacy_tls_accepted"] = legacy
-    if legacy:
-        findings.append("accepts TLS 1.0/1.1")
-    not_after = probe["cert"].get("notAfter")
-    if not_after:
-        days = (ssl.cert_time_to_seconds(not_after) - time.time()) / 86400
-        metrics.update(cert_not_after=not_after, cert_days_left=round(days, 1))
-        if days < float(sec["cert_min_days"]):
-            findings.append(
-                f"certificate expires in {days:.1f} days "
-                f"(under cert_min_days {sec['cert_min_days']})"
-            )
-    metrics["cert_verified"] = bool(ep.validate_certs)
-    return findings
-
-
-def _header_findings(ep: Endpoint, sec: dict, metrics: dict) -> list[str]:
-    try:
-        reply = ep.request("GET", "/health")
-    except OSError as error:
-        return [f"GET /health: {describe(error)}"]
-    missing = [h for h in sec["required_headers"] if h.lower() not in reply.headers]
-    metrics["missing_headers"] = missing
-    return [f"missing header(s) {', '.join(missing)}"] if missing else []
-
-
-def _auth_findings(ep: Endpoint, metrics: dict) -> list[str]:
-    # A well-formed body: only a missing key check can make it fail, and if the
-    # platform creates the agent anyway we say so and delete it.
-    body = {"name": f"slipway-verify-noauth-{uuid.uuid4().hex[:8]}", "type": "toolbox"}
-    try:
-        reply = ep.request("POST", "/v1/agents", body)
-    except OSError as error:
-        return [f"POST /v1/agents without a key: {describe(error)}"]
-    metrics["unauthenticated_post_status"] = reply.status
-    if reply.status == 401:
-        return []
-    if 200 <= reply.status < 300:
-        agent_id = (reply.json() or {}).get("id")
-        if agent_id and ep.api_key:
-            with contextlib.suppress(OSError):
-                ep.request("DELETE", f"/v1/agents/{agent_id}", key=True)
-        return [
-            f"POST /v1/agents without a key CREATED an agent ({reply.status}): no authentication"
-        ]
-    return [f"POST /v1/agents without a key answered {reply.status}, not 401"]
-
-
-def _debug_findings(ep: Endpoint, sec: dict, metrics: dict) -> list[str]:
-    answers, exposed = {}, []
-    for path in sec["debug_paths"]:
-        try:
-            status = ep.request("GET", path).status
-        except OSError as error:
-            status = describe(error)
-        answers[path] = status
-        if isinstance(status, int) and 200 <= status < 300:
-            exposed.append(f"{path} ({status})")
-    metrics["debug_paths"] = answers
-    return [f"debug endpoint(s) exposed: {', '.join(exposed)}"] if exposed else []
-
-
-def check_security_posture(ep: Endpoint, opts: dict, check_mode: bool) -> suite.Outcome:
-    sec = opts["security"]
-    tls = str(sec["tls"]).lower()
-    metrics: dict = {}
-    findings: list[str] = []
-    notes: list[str] = []
-    if tls in ("true", "yes", "on") and not ep.https:
-        findings.append(f"security.tls is true but {ep.base_url} is plaintext http")
-    elif tls in ("false", "no", "off"):
-        notes.append("TLS not checked (security.tls: false)")
-    elif not ep.https:
-        notes.append("TLS not checked: base_url is plaintext http")
-    else:
-        findings += _tls_findings(ep, sec, metrics)
-    findings += _header_findings(ep, sec, metrics)
-    findings += _auth_findings(ep, metrics)
-    findings += _debug_findings(ep, sec, metrics)
-    if findings:
-        return failed("; ".join(findings + notes), **metrics)
-    parts = []
-    if "tls_protocol" in metrics:
-        parts.append(
-            f"{metrics['tls_protocol']}, certificate {metrics['cert_days_left']:.0f} days left"
-        )
-    parts += ["security headers present", "mutations need a key", "no debug endpoint", *notes]
-    return passed("; ".join(parts), **metrics)
-
-
 RUNNERS = {
     "health": check_health,
     "service_availability": check_service_availability,
@@ -711,53 +508,3 @@ RUNNERS = {
     "external_integrations": check_external_integrations,
     "backup_freshness": check_backup_freshness,
 }
-
-
-def run_suite(params: dict, check_mode: bool = False) -> dict:
-    """Run the selected checks in catalogue order; the module's result (without
-    `changed`). Raises ValueError on bad input, naming the option."""
-    opts = with_defaults(params)
-    for severity in list(opts["fail_on"]) + list(opts["severities"].values()):
-        if severity not in suite.SEVERITIES:
-            raise ValueError(f"unknown severity {severity!r}; use {', '.join(suite.SEVERITIES)}")
-    bad = suite.unknown_names(list(opts["severities"]))
-    if bad:
-        raise ValueError(f"severities: unknown check(s) {', '.join(bad)}")
-    # A golden release asks for the worker gate: api_endpoints runs at every level.
-    required = ("api_endpoints",) if opts.get("golden_release") else ()
-    selection = suite.select(
-        opts["validation_level"], list(opts["checks"]), list(opts["skip"]), required
-    )
-    try:
-        ep = Endpoint(
-            opts["base_url"],
-            opts["server_name"],
-            bool(opts["validate_certs"]),
-            opts["ca_path"],
-            opts["api_key"],
-            float(opts["timeout"]),
-        )
-    except (ValueError, OSError, ssl.SSLError) as error:
-        raise ValueError(f"base_url/ca_path: {error}") from None
-    began = time.monotonic()
-    results = []
-    for check, skip_reason in selection:
-        severity = opts["severities"].get(check.name, check.severity)
-        if skip_reason:
-            runner = lambda reason=skip_reason: skipped(reason)  # noqa: E731
-        else:
-            runner = lambda fn=RUNNERS[check.name]: fn(ep, opts, check_mode)  # noqa: E731
-        results.append(suite.run_one(check, severity, runner))
-    outcome, failed_checks, blocking = suite.verdict(results, opts["fail_on"])
-    return {
-        "results": results,
-        "summary": suite.summarize(results),
-        "failed_checks": failed_checks,
-        "verdict": outcome,
-        "trigger": suite.trigger(blocking),
-        "validation_level": opts["validation_level"],
-        "scope": opts["scope"],
-        "base_url": opts["base_url"],
-        "execution_time": round(time.monotonic() - began, 3),
-        "msg": suite.message(results, opts["fail_on"], opts["validation_level"]),
-    }

@@ -1,20 +1,27 @@
 # Copyright: Slipway maintainers
 # Apache License 2.0 (see galaxy.yml)
-"""The verification suite's bookkeeping, with no I/O: the check catalogue, which
-checks a validation level selects, the result record of each check, the summary
-and the overall verdict. The checks themselves are in _verify_checks.py."""
+"""The verification suite's bookkeeping, with no I/O of its own: the check catalogue,
+which checks a validation level selects, the result record of each check, the
+summary, the overall verdict, and run_suite(), which runs a selection. The checks
+themselves are in _verify_checks.py (and _verify_security.py); the options in
+_verify_options.py."""
 
 from __future__ import annotations
 
 import datetime
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ansible_collections.slipway.ops.plugins.module_utils import _vocabulary as vocabulary
+from ansible_collections.slipway.ops.plugins.module_utils._verify_http import Endpoint
+from ansible_collections.slipway.ops.plugins.module_utils._verify_options import (
+    LEVELS,
+    SEVERITIES,
+    with_defaults,
+)
 
-LEVELS = ("basic", "standard", "strict")
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 SKIPPED_BY_REQUEST = "skipped by request"
 # The keys of every check's record, as the module documents them.
 RECORD_KEYS = (
@@ -240,3 +247,52 @@ def message(results: list[dict], fail_on: list[str], level: str) -> str:
     if failures:
         text += f" (below fail_on: {', '.join(failures)})"
     return text
+
+
+def run_suite(params: dict, runners: dict[str, Callable], check_mode: bool = False) -> dict:
+    """Run the selected checks in catalogue order, each by its runner in `runners`
+    (_verify_checks.RUNNERS: ep, opts, check_mode -> Outcome); the module's result
+    (without `changed`). Raises ValueError on bad input, naming the option."""
+    opts = with_defaults(params)
+    for severity in list(opts["fail_on"]) + list(opts["severities"].values()):
+        if severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}; use {', '.join(SEVERITIES)}")
+    bad = unknown_names(list(opts["severities"]))
+    if bad:
+        raise ValueError(f"severities: unknown check(s) {', '.join(bad)}")
+    # A golden release asks for the worker gate: api_endpoints runs at every level.
+    required = ("api_endpoints",) if opts.get("golden_release") else ()
+    selection = select(opts["validation_level"], list(opts["checks"]), list(opts["skip"]), required)
+    try:
+        ep = Endpoint(
+            opts["base_url"],
+            opts["server_name"],
+            bool(opts["validate_certs"]),
+            opts["ca_path"],
+            opts["api_key"],
+            float(opts["timeout"]),
+        )
+    except (ValueError, OSError, ssl.SSLError) as error:
+        raise ValueError(f"base_url/ca_path: {error}") from None
+    began = time.monotonic()
+    results = []
+    for check, skip_reason in selection:
+        severity = opts["severities"].get(check.name, check.severity)
+        if skip_reason:
+            runner = lambda reason=skip_reason: skipped(reason)  # noqa: E731
+        else:
+            runner = lambda fn=runners[check.name]: fn(ep, opts, check_mode)  # noqa: E731
+        results.append(run_one(check, severity, runner))
+    outcome, failed_checks, blocking = verdict(results, opts["fail_on"])
+    return {
+        "results": results,
+        "summary": summarize(results),
+        "failed_checks": failed_checks,
+        "verdict": outcome,
+        "trigger": trigger(blocking),
+        "validation_level": opts["validation_level"],
+        "scope": opts["scope"],
+        "base_url": opts["base_url"],
+        "execution_time": round(time.monotonic() - began, 3),
+        "msg": message(results, opts["fail_on"], opts["validation_level"]),
+    }

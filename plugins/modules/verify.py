@@ -330,120 +330,18 @@ msg:
     within 30 s: no worker took it
 """
 
+import copy
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.slipway.ops.plugins.module_utils._verify_checks import run_suite
-
-SEVERITY_CHOICES = ["critical", "high", "medium", "low", "info"]
-
-
-def argument_spec() -> dict:
-    return {
-        "base_url": {"type": "str", "default": "http://127.0.0.1:8000"},
-        "server_name": {"type": "str", "default": ""},
-        "validate_certs": {"type": "bool", "default": True},
-        "ca_path": {"type": "path", "default": ""},
-        "api_key": {"type": "str", "default": "", "no_log": True},
-        "validation_level": {
-            "type": "str",
-            "default": "standard",
-            "choices": ["basic", "standard", "strict"],
-        },
-        "scope": {"type": "str", "default": "host", "choices": ["host", "fleet"]},
-        "checks": {"type": "list", "elements": "str", "default": []},
-        "skip": {"type": "list", "elements": "str", "default": []},
-        "fail_on": {
-            "type": "list",
-            "elements": "str",
-            "default": ["critical"],
-            "choices": SEVERITY_CHOICES,
-        },
-        "severities": {"type": "dict", "default": {}},
-        "timeout": {"type": "float", "default": 10},
-        "expected_release": {"type": "str", "default": ""},
-        "task_timeout": {"type": "float", "default": 30},
-        "golden_release": {"type": "str", "default": ""},
-        "golden_timeout": {"type": "float", "default": 30},
-        "performance": {
-            "type": "dict",
-            "default": {},
-            "options": {
-                "requests": {"type": "int", "default": 50},
-                "concurrency": {"type": "int", "default": 4},
-                "path": {"type": "str", "default": "/health"},
-                "p95_ms": {"type": "float", "default": 500},
-                "error_rate": {"type": "float", "default": 0.01},
-            },
-        },
-        "database": {
-            "type": "dict",
-            "default": {},
-            "options": {
-                "host": {"type": "str", "default": ""},
-                "port": {"type": "int", "default": 5432},
-            },
-        },
-        "security": {
-            "type": "dict",
-            "default": {},
-            "options": {
-                "tls": {"type": "str", "default": "auto", "choices": ["auto", "true", "false"]},
-                "required_headers": {
-                    "type": "list",
-                    "elements": "str",
-                    "default": ["Strict-Transport-Security", "X-Content-Type-Options"],
-                },
-                "debug_paths": {
-                    "type": "list",
-                    "elements": "str",
-                    "default": ["/docs", "/redoc", "/openapi.json", "/debug", "/debug/vars"],
-                },
-                "cert_min_days": {"type": "int", "default": 14},
-            },
-        },
-        "integrations": {
-            "type": "list",
-            "elements": "dict",
-            "default": [],
-            "options": {
-                "name": {"type": "str", "required": True},
-                "url": {"type": "str", "required": True},
-                "status": {"type": "list", "elements": "int", "default": [200]},
-            },
-        },
-        "monitoring": {
-            "type": "dict",
-            "default": {},
-            "options": {
-                "prometheus_url": {"type": "str", "default": ""},
-                "job": {"type": "str", "default": ""},
-                "instance": {"type": "str", "default": ""},
-            },
-        },
-        "rollback": {
-            "type": "dict",
-            "default": {},
-            "options": {
-                "previous_release": {"type": "str", "default": ""},
-                "image": {"type": "str", "default": ""},
-                "docker_socket": {"type": "path", "default": "/var/run/docker.sock"},
-            },
-        },
-        "backup": {
-            "type": "dict",
-            "default": {},
-            "options": {
-                "last_success_timestamp": {"type": "raw", "default": 0},
-                "metric": {"type": "str", "default": ""},
-                "max_age_hours": {"type": "float", "default": 26},
-            },
-        },
-    }
+from ansible_collections.slipway.ops.plugins.module_utils._verify_checks import RUNNERS
+from ansible_collections.slipway.ops.plugins.module_utils._verify_options import ARGUMENT_SPEC
+from ansible_collections.slipway.ops.plugins.module_utils._verify_suite import run_suite
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=copy.deepcopy(ARGUMENT_SPEC), supports_check_mode=True)
     try:
-        result = run_suite(module.params, check_mode=module.check_mode)
+        result = run_suite(module.params, RUNNERS, check_mode=module.check_mode)
     except ValueError as error:
         module.fail_json(msg=str(error), changed=False)
     if result["verdict"] == "failed":

@@ -14,15 +14,14 @@ from tests.conftest import ROOT, free_port
 if str(ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(ROOT / "collections"))
 
-from ansible_collections.slipway.ops.plugins.module_utils._verify_checks import (
-    run_suite,
-)
+from ansible_collections.slipway.ops.plugins.module_utils._verify_checks import RUNNERS
+from ansible_collections.slipway.ops.plugins.module_utils._verify_suite import run_suite
 
 from .conftest import API_KEY
 
 
 def suite(api, **params):
-    return run_suite({"base_url": api.url, "api_key": API_KEY, **params})
+    return run_suite({"base_url": api.url, "api_key": API_KEY, **params}, RUNNERS)
 
 
 def by_name(result):
@@ -136,7 +135,7 @@ def test_a_worker_of_another_release_fails_the_golden_task(platform):
 
 def test_a_missing_api_key_fails_with_a_clear_message(platform):
     api = platform.api()
-    result = run_suite({"base_url": api.url, "checks": ["api_endpoints"]})
+    result = run_suite({"base_url": api.url, "checks": ["api_endpoints"]}, RUNNERS)
     assert result["msg"] == (
         "verification failed: api_endpoints (critical): api_key is empty: the functional "
         "check needs a platform API key (pass api_key, e.g. vault_slipway_api_keys[0])"
@@ -147,6 +146,7 @@ def test_a_wrong_release_fails_health_and_check_mode_writes_nothing(platform):
     api = platform.api()
     result = run_suite(
         {"base_url": api.url, "api_key": API_KEY, "expected_release": "1.1.0", "skip": []},
+        RUNNERS,
         check_mode=True,
     )
     checks = by_name(result)

@@ -16,6 +16,9 @@ from typing import ClassVar
 
 import pytest
 from ansible_collections.slipway.ops.plugins.module_utils import _verify_checks as checks
+from ansible_collections.slipway.ops.plugins.module_utils import _verify_options as options
+from ansible_collections.slipway.ops.plugins.module_utils import _verify_security as security
+from ansible_collections.slipway.ops.plugins.module_utils import _verify_suite as suite
 from ansible_collections.slipway.ops.plugins.module_utils._verify_http import (
     Endpoint,
 )
@@ -24,8 +27,12 @@ from tests.certs import self_signed
 from tests.unit.plugins.conftest import IMAGE, needs_docker
 
 
+def run(params: dict) -> dict:
+    return suite.run_suite(params, checks.RUNNERS)
+
+
 def opts(**over):
-    return checks.with_defaults(over)
+    return options.with_defaults(over)
 
 
 def endpoint(url="http://127.0.0.1:1", **kw):
@@ -108,7 +115,7 @@ def http_site(**attributes):
 def test_a_sound_tls_site_passes_security(https_site):
     url, ca = https_site()
     ep = Endpoint(url, server_name="verify-lb", ca_path=ca, timeout=5)
-    outcome = checks.check_security_posture(ep, opts(), False)
+    outcome = security.check_security_posture(ep, opts(), False)
     assert outcome.passed, outcome.message
     assert outcome.metrics["tls_protocol"] in ("TLSv1.2", "TLSv1.3")
     assert 29 < outcome.metrics["cert_days_left"] <= 30
@@ -120,7 +127,7 @@ def test_a_sound_tls_site_passes_security(https_site):
 def test_a_certificate_close_to_expiry_fails(https_site):
     url, ca = https_site(days=5)
     ep = Endpoint(url, server_name="verify-lb", ca_path=ca, timeout=5)
-    outcome = checks.check_security_posture(ep, opts(), False)
+    outcome = security.check_security_posture(ep, opts(), False)
     assert not outcome.passed
     assert re.search(r"certificate expires in (4\.9|5\.0) days", outcome.message)
     assert "(under cert_min_days 14)" in outcome.message
@@ -129,7 +136,7 @@ def test_a_certificate_close_to_expiry_fails(https_site):
 def test_a_certificate_for_another_name_fails(https_site):
     url, ca = https_site()
     ep = Endpoint(url, server_name="api.example.com", ca_path=ca, timeout=5)
-    outcome = checks.check_security_posture(ep, opts(), False)
+    outcome = security.check_security_posture(ep, opts(), False)
     assert not outcome.passed
     assert "as api.example.com: TLS certificate not trusted: Hostname mismatch" in outcome.message
 
@@ -137,7 +144,7 @@ def test_a_certificate_for_another_name_fails(https_site):
 def test_an_untrusted_certificate_fails(https_site):
     url, _ = https_site()
     ep = Endpoint(url, server_name="verify-lb", timeout=5)  # the system's CAs only
-    outcome = checks.check_security_posture(ep, opts(), False)
+    outcome = security.check_security_posture(ep, opts(), False)
     assert not outcome.passed
     assert "TLS certificate not trusted: self-signed certificate" in outcome.message
 
@@ -145,7 +152,7 @@ def test_an_untrusted_certificate_fails(https_site):
 def test_without_validation_the_expiry_is_still_read(https_site):
     url, _ = https_site(days=3)
     ep = Endpoint(url, validate_certs=False, timeout=5)
-    outcome = checks.check_security_posture(ep, opts(), False)
+    outcome = security.check_security_posture(ep, opts(), False)
     assert outcome.metrics["cert_verified"] is False
     assert re.search(r"certificate expires in (2\.9|3\.0) days", outcome.message)
 
@@ -157,7 +164,7 @@ def test_missing_headers_exposed_debug_paths_and_open_mutations_fail(https_site)
         post_status=201,
     )
     ep = Endpoint(url, server_name="verify-lb", ca_path=ca, timeout=5)
-    outcome = checks.check_security_posture(ep, opts(), False)
+    outcome = security.check_security_posture(ep, opts(), False)
     assert not outcome.passed
     assert "missing header(s) Strict-Transport-Security" in outcome.message
     assert "POST /v1/agents without a key CREATED an agent (201)" in outcome.message
@@ -169,10 +176,10 @@ def test_plaintext_http_skips_the_tls_part_and_says_so():
     server = http_site()
     try:
         ep = endpoint(f"http://127.0.0.1:{server.server_address[1]}")
-        outcome = checks.check_security_posture(ep, opts(), False)
+        outcome = security.check_security_posture(ep, opts(), False)
         assert outcome.passed, outcome.message
         assert "TLS not checked: base_url is plaintext http" in outcome.message
-        required = checks.check_security_posture(ep, opts(security={"tls": "true"}), False)
+        required = security.check_security_posture(ep, opts(security={"tls": "true"}), False)
         assert not required.passed
         assert "security.tls is true but http://127.0.0.1:" in required.message
     finally:
@@ -197,7 +204,7 @@ def test_a_server_that_speaks_tls_1_1_is_caught(tmp_path):
     server = serve(Site, context)
     try:
         ep = endpoint(f"https://127.0.0.1:{server.server_address[1]}", validate_certs=False)
-        accepted = checks.legacy_tls_accepted(ep)
+        accepted = security.legacy_tls_accepted(ep)
         if accepted is None:
             pytest.skip("this OpenSSL cannot offer TLS 1.1")
         assert accepted is True
@@ -475,15 +482,15 @@ def test_backup_freshness():
 
 def test_run_suite_refuses_bad_input_naming_the_option():
     with pytest.raises(ValueError, match="unknown severity 'urgent'"):
-        checks.run_suite({"fail_on": ["urgent"]})
+        run({"fail_on": ["urgent"]})
     with pytest.raises(ValueError, match="checks: unknown check"):
-        checks.run_suite({"checks": ["nope"]})
+        run({"checks": ["nope"]})
     with pytest.raises(ValueError, match="not an http"):
-        checks.run_suite({"base_url": "ftp://x"})
+        run({"base_url": "ftp://x"})
 
 
 def test_run_suite_against_nothing_fails_with_the_reasons(closed_port):
-    result = checks.run_suite({"base_url": closed_port, "validation_level": "basic"})
+    result = run({"base_url": closed_port, "validation_level": "basic"})
     assert result["verdict"] == "failed"
     assert result["failed_checks"] == ["health", "service_availability"]
     assert result["trigger"] == "health_check_failure"
@@ -494,7 +501,7 @@ def test_run_suite_against_nothing_fails_with_the_reasons(closed_port):
 
 
 def test_severity_overrides_and_skip_by_request(closed_port):
-    result = checks.run_suite(
+    result = run(
         {
             "base_url": closed_port,
             "validation_level": "basic",

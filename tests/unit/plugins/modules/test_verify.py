@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.slipway.ops.plugins.module_utils._verify_checks import DEFAULTS
+from ansible_collections.slipway.ops.plugins.module_utils._verify_options import ARGUMENT_SPEC
 from ansible_collections.slipway.ops.plugins.module_utils._verify_suite import RECORD_KEYS
 from ansible_collections.slipway.ops.plugins.modules import verify
 
@@ -38,23 +38,9 @@ def in_process(args: dict, capsys, check_mode: bool = False):
     return stop.value.code, json.loads(capsys.readouterr().out)
 
 
-def spec_defaults(spec: dict) -> dict:
-    out = {}
-    for name, option in spec.items():
-        if "options" in option and option["type"] == "dict":
-            out[name] = spec_defaults(option["options"])
-        else:
-            out[name] = option.get("default")
-    return out
-
-
-def test_the_argument_spec_and_the_suite_share_their_defaults():
-    assert spec_defaults(verify.argument_spec()) == DEFAULTS
-
-
 def test_the_documentation_matches_the_argument_spec():
     docs = yaml.safe_load(verify.DOCUMENTATION)["options"]
-    spec = verify.argument_spec()
+    spec = ARGUMENT_SPEC
     assert set(docs) == set(spec)
     for name, option in spec.items():
         assert docs[name]["type"] == option["type"], name
