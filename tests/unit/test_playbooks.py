@@ -176,11 +176,11 @@ def test_apt_proxy_refuses_bad_input_before_any_change(extra, expected):
 # Bad input for the roles, one play per case in a single ansible-playbook run
 # (one start-up instead of one per case): each play applies the role to
 # localhost and rescues its failure, printing the failed task and message.
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKJ0b2dy1Lp4CbR5Dw2DdMt1XC7u4u2yN4m4V1cY0qL3 ops@example"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKJ0b2dy1Lp4CbR5Dw2DdMt1XC7u4u2yN4m4V1cY0qL3 ops@example"
 ADMIN_NETWORKS = {"host_prep_admin_networks": ["10.0.0.0/8"]}
 BACKENDS = {"nginx_tls_upstreams": [{"name": "app1", "address": "10.0.0.21"}]}
 # What each role's cases start from (the minimum its preflight accepts).
-CERT, KEY, _ = self_signed()
+CERT, TLS_KEY, _ = self_signed()
 EXPIRED_CERT, EXPIRED_KEY, _ = self_signed(days=-3)
 
 
@@ -204,7 +204,7 @@ BAD_INPUT = {
             "a key of ops is not an SSH public key",
         ),
         (
-            {"host_prep_admin_users": [{"name": "Bad Name", "authorized_keys": [KEY]}]},
+            {"host_prep_admin_users": [{"name": "Bad Name", "authorized_keys": [SSH_KEY]}]},
             "Bad names: Bad Name.",
         ),
         (allow(70000, "10.0.0.0/8"), "ports must be whole numbers in 1-65535; got 70000."),
@@ -288,7 +288,7 @@ BAD_INPUT = {
         ),
         (provided(CERT, self_signed()[1]), "does not match nginx_tls_private_key"),
         (provided(EXPIRED_CERT, EXPIRED_KEY), "(nginx-tls-lb) expired on"),
-        (provided("not a certificate", KEY), "nginx_tls_certificate is not a PEM certificate"),
+        (provided("not a certificate", TLS_KEY), "nginx_tls_certificate is not a PEM certificate"),
         (provided("", ""), "put the certificate chain (PEM) and its key in the inventory's"),
         ({"nginx_tls_mode": "acme"}, "nginx_tls_acme_email must be the account's e-mail"),
         (

@@ -15,17 +15,16 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
-import jinja2
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run
 
 ROLE = ROOT / "roles/monitoring"
 TOOLS = ROOT / ".cache/monitoring-tools/bin"
-DEFAULTS = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
 ROLE_VARS = yaml.safe_load((ROLE / "vars/main.yml").read_text())
 DASHBOARDS = sorted((ROLE / "files/dashboards").glob("*.json"))
 
@@ -45,44 +44,44 @@ def check(*args: str, cwd: Path | None = None) -> str:
     return result.stdout
 
 
-def render(template: str, delimiters: tuple[str, str] = ("{{", "}}"), **overrides) -> str:
-    """A role template rendered with the role's defaults (and the few filters it uses)."""
-    # YAML and JSON, not HTML: nothing to escape (as Ansible renders them).
-    env = jinja2.Environment(  # noqa: S701
-        variable_start_string=delimiters[0],
-        variable_end_string=delimiters[1],
-        trim_blocks=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(
-        comment=lambda text: f"# {text}",
-        to_json=json.dumps,
-        bool=lambda value: value if isinstance(value, bool) else str(value).lower() == "true",
-    )
-    values = {**DEFAULTS, **overrides}
-    level = values["monitoring_levels"][values["monitoring_level"]]
-    alert_for = {**ROLE_VARS["__monitoring_alert_for_defaults"], **values["monitoring_alert_for"]}
-    values.update(
-        ansible_managed="Ansible managed",
-        inventory_hostname="mon1",
-        __monitoring_alert_for=alert_for,
-        __monitoring_scrape_interval=values["monitoring_scrape_interval"]
-        or level["scrape_interval"],
-        __monitoring_evaluation_interval=values["monitoring_evaluation_interval"]
-        or level["evaluation_interval"],
-        __monitoring_retention_time=values["monitoring_retention_time"] or level["retention_time"],
-        __monitoring_rules_dir=ROLE_VARS["__monitoring_rules_dir"],
-        __monitoring_file_sd_dir=ROLE_VARS["__monitoring_file_sd_dir"],
-        __monitoring_grafana_datasource_uid=ROLE_VARS["__monitoring_grafana_datasource_uid"],
-    )
-    source = (ROLE / "templates" / template).read_text()
-    return env.from_string(source).render(values)
+# What the tests render, and which use the role's [[ ]] delimiters (its task says so).
+TEMPLATES = {
+    "etc/prometheus/rules/slipway.rules.yml.j2": True,
+    "etc/prometheus/alertmanager.yml.j2": False,
+    "etc/prometheus/prometheus.yml.j2": False,
+    "etc/default/prometheus.j2": False,
+    "etc/grafana/provisioning/datasources/slipway.yml.j2": False,
+    "etc/grafana/provisioning/dashboards/slipway.yml.j2": False,
+}
+_RENDERED: dict[str, dict[str, str]] = {}
+
+
+def render(template: str, **overrides) -> str:
+    """A role template as the role renders it (render_monitoring.yml: Ansible's template
+    module, the role's defaults and vars), on a host named mon1, with `overrides` as
+    extra vars. Every template is rendered at once per set of overrides."""
+    key = json.dumps(overrides, sort_keys=True)
+    if key not in _RENDERED:
+        with tempfile.TemporaryDirectory() as out:
+            extra = Path(out) / "extra.json"
+            listing = [{"src": src, "square": square} for src, square in TEMPLATES.items()]
+            extra.write_text(
+                json.dumps({**overrides, "render_dest": out, "render_templates": listing})
+            )
+            playbook = Path(__file__).with_name("render_monitoring.yml")
+            done = run(
+                ["ansible-playbook", "-i", "mon1,", "-c", "local", str(playbook), "-e", f"@{extra}"]
+            )
+            assert done.returncode == 0, done.stdout[-3000:]
+            _RENDERED[key] = {
+                src: (Path(out) / src.replace("/", "__")).read_text() for src in TEMPLATES
+            }
+    return _RENDERED[key][template]
 
 
 def rules_beside_tests(tmp_path: Path, **overrides) -> Path:
     """The rendered rules and the role's rule tests in one directory, as the role lays them out."""
-    text = render("etc/prometheus/rules/slipway.rules.yml.j2", ("[[", "]]"), **overrides)
+    text = render("etc/prometheus/rules/slipway.rules.yml.j2", **overrides)
     (tmp_path / "slipway.rules.yml").write_text(text)
     for test in (ROLE / "files/rule-tests").glob("*_test.yml"):
         shutil.copy(test, tmp_path)
@@ -107,7 +106,7 @@ def test_alert_rules_pass_their_unit_tests(tmp_path, alert_for):
 
 
 def test_every_alert_the_issue_names_has_a_rule():
-    text = render("etc/prometheus/rules/slipway.rules.yml.j2", ("[[", "]]"))
+    text = render("etc/prometheus/rules/slipway.rules.yml.j2")
     alerts = {rule["alert"] for group in yaml.safe_load(text)["groups"] for rule in group["rules"]}
     assert {
         "InstanceDown",
@@ -132,7 +131,7 @@ def test_every_alert_the_issue_names_has_a_rule():
 
 
 def test_api_latency_alert_uses_the_seeds_two_second_threshold():
-    text = render("etc/prometheus/rules/slipway.rules.yml.j2", ("[[", "]]"))
+    text = render("etc/prometheus/rules/slipway.rules.yml.j2")
     rule = next(
         r
         for g in yaml.safe_load(text)["groups"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from ansible_collections.slipway.ops.plugins.plugin_utils import _audit_otel
 from ansible_collections.slipway.ops.plugins.plugin_utils._audit_session import (
     AuditConfig,
@@ -61,7 +60,6 @@ def test_auto_needs_an_endpoint_or_a_file(tmp_path, monkeypatch):
 
 
 def test_with_the_sdk_a_run_is_one_trace_that_keeps_changed(tmp_path):
-    pytest.importorskip("opentelemetry.sdk")
     spans_file = tmp_path / "spans.jsonl"
     session = traced_run(tmp_path, otel_file=spans_file)
     assert session.warnings == []
