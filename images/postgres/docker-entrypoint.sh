@@ -4,7 +4,7 @@
 # image; then run the command (postgres).
 set -eu
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set (the superuser's password)}"
+    : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set (the password of the superuser)}"
     user=${POSTGRES_USER:-postgres}
     db=${POSTGRES_DB:-$user}
     pwfile=$(mktemp)
