@@ -65,6 +65,7 @@ lint: venv
 	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app roles
 	@$(STAGE) argument-specs python scripts/check_argument_specs.py
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
+	@$(STAGE) galaxy-importer python scripts/check_galaxy_import.py
 	@$(STAGE) ansible-lint ansible-lint --profile production
 
 # The monitoring role's unit tests use promtool and amtool (Debian's packages,
