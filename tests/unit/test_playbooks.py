@@ -176,7 +176,9 @@ def test_apt_proxy_refuses_bad_input_before_any_change(extra, expected):
 # Bad input for the roles, one play per case in a single ansible-playbook run
 # (one start-up instead of one per case): each play applies the role to
 # localhost and rescues its failure, printing the failed task and message.
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKJ0b2dy1Lp4CbR5Dw2DdMt1XC7u4u2yN4m4V1cY0qL3 ops@example"
+SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKJ0b2dy1Lp4CbR5Dw2DdMt1XC7u4u2yN4m4V1cY0qL3 ops@example"
+)
 ADMIN_NETWORKS = {"host_prep_admin_networks": ["10.0.0.0/8"]}
 BACKENDS = {"nginx_tls_upstreams": [{"name": "app1", "address": "10.0.0.21"}]}
 # What each role's cases start from (the minimum its preflight accepts).

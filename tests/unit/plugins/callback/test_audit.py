@@ -171,8 +171,18 @@ def test_metrics_are_written_for_the_textfile_collector(audited):
     assert 'slipway_playbook_task_duration_seconds_count{playbook="audit_probe"} 5' in playbook
 
 
-def test_opentelemetry_stays_off_without_the_sdk(audited):
-    assert not (audited / "spans.jsonl").exists()
+def test_opentelemetry_exports_the_run_as_one_trace(audited):
+    """SLIPWAY_AUDIT_OTEL_FILE is set and the SDK is installed: the run is one trace
+    (without the SDK nothing is exported: test__audit_otel.py)."""
+    spans = [json.loads(line) for line in (audited / "spans.jsonl").read_text().splitlines()]
+    roots = {
+        span["context"]["span_id"]: span["name"] for span in spans if not span.get("parent_id")
+    }
+    assert set(roots.values()) == {"ansible-playbook audit_probe"}, roots
+    # Every other span (a task) hangs from one of the runs' root spans.
+    tasks = [span for span in spans if span.get("parent_id")]
+    assert tasks
+    assert all(span["parent_id"] in roots for span in tasks)
 
 
 def test_a_silent_pushgateway_does_not_hold_up_the_run_and_is_retried(
