@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess  # nosec B404  # the target interpreters, fixed arguments
 import sys
@@ -68,8 +69,13 @@ def interpreter(version: str) -> str | None:
     """pyenv's newest X.Y.*, else python3.X on PATH (not a pyenv shim: that one runs
     only the versions pyenv's global setting names)."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for candidate in sorted(pyenv.glob(f"{version}.*/bin/python{version}"), reverse=True):
-        return str(candidate)
+    installed = pyenv.glob(f"{version}.*/bin/python{version}")
+    # By patch number, not by text: 3.8.18 is newer than 3.8.9.
+    newest = max(
+        installed, key=lambda p: [int(x) for x in re.findall(r"\d+", p.parts[-3])], default=None
+    )
+    if newest:
+        return str(newest)
     found = shutil.which(f"python{version}")
     return found if found and "/shims/" not in found else None
 
