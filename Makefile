@@ -2,7 +2,8 @@
 # only python3, make and root (or sudo) for Docker Engine.
 #   make demo       the lab up, then the platform converged on it
 #   make test       everything CI runs (lint, unit, molecule, lab integration)
-#   make test-fast  lint + unit tests + what runs on hosts imported by Python 3.8 to 3.13
+#   make test-fast  lint (ansible-test sanity under each supported ansible-core among it) + unit tests
+#                   (the plugins' under each ansible-core) + what runs on hosts imported by Python 3.8 to 3.13
 #   make engine-test the unit tests that need Docker Engine and the lab's base image
 #   make deploy-e2e deploy.yml on the lab under load (good and bad releases)
 #   make deploy-exits the other ways out of a deploy (fleet verification, fleet watch, lost host, failed rollback, killed controller)
@@ -26,7 +27,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site deploy-e2e deploy-exits test test-fast lint unit target-pythons engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -67,6 +68,7 @@ lint: venv
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
 	@$(STAGE) galaxy-importer python scripts/check_galaxy_import.py
 	@$(STAGE) ansible-lint ansible-lint --profile production
+	@$(STAGE) sanity python scripts/check_sanity.py
 
 # The monitoring role's unit tests use promtool and amtool (Debian's packages,
 # unpacked into .cache by scripts/ensure-monitoring-tools).
@@ -83,7 +85,12 @@ engine-test: lab
 target-pythons: venv
 	@$(STAGE) target-pythons python scripts/check_target_pythons.py
 
-test-fast: lint unit target-pythons
+# The plugins' unit tests under the supported ansible-cores other than the
+# toolchain's pin (scripts/pythons.py's CORES; `make unit` runs the pin's).
+core-units: venv
+	@$(STAGE) core-units python scripts/check_core_units.py
+
+test-fast: lint unit target-pythons core-units
 
 # The reference platform (app/) against real PostgreSQL 15 and Redis servers
 # that the tests start on 127.0.0.1; scripts/ensure-test-servers installs them.

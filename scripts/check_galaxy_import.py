@@ -6,7 +6,7 @@ Then check that the artifact holds none of the lab's or the toolchain's files.
 
 The importer's own ansible-lint run is off: `make lint` runs ansible-lint on the
 checkout with the collections the collection depends on, which the importer's
-sandbox does not have. ansible-test is `make sanity`'s.
+sandbox does not have. ansible-test sanity is scripts/check_sanity.py's, also in `make lint`.
 
 Exit 0 when the import has no error and the artifact nothing it must not ship.
 """

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess  # nosec B404  # the target interpreters, fixed arguments
 import sys
@@ -26,9 +25,9 @@ import time
 from pathlib import Path
 
 import ansible
+from pythons import TARGETS, interpreter, missing_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 COLLECTION = "ansible_collections.slipway.ops"
 
 # Run by each target interpreter: import every file, print what failed as JSON.
@@ -65,21 +64,6 @@ def host_code() -> list[tuple[str, str, str]]:
     return files
 
 
-def interpreter(version: str) -> str | None:
-    """pyenv's newest X.Y.*, else python3.X on PATH (not a pyenv shim: that one runs
-    only the versions pyenv's global setting names)."""
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    installed = pyenv.glob(f"{version}.*/bin/python{version}")
-    # By patch number, not by text: 3.8.18 is newer than 3.8.9.
-    newest = max(
-        installed, key=lambda p: [int(x) for x in re.findall(r"\d+", p.parts[-3])], default=None
-    )
-    if newest:
-        return str(newest)
-    found = shutil.which(f"python{version}")
-    return found if found and "/shims/" not in found else None
-
-
 def shim() -> Path:
     """A folder that holds what a host's module sees: ansible-core's package and this
     collection, by symbolic link."""
@@ -94,11 +78,7 @@ def check(version: str, files: list, folder: Path) -> int:
     """Import every file under Python `version`: the number of problems."""
     python = interpreter(version)
     if python is None:
-        print(
-            f"Python {version}: no interpreter (python{version} on PATH or pyenv's);"
-            f" install it (pyenv install {version}), or leave it out with"
-            f' SLIPWAY_TARGET_PYTHONS="..."'
-        )
+        print(f'{missing_interpreter(version)}, or leave it out with SLIPWAY_TARGET_PYTHONS="..."')
         return 1
     started = time.monotonic()
     # -E -s: nothing of the controller's environment or user site; -B: no .pyc here.

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.audit: a tamper-evident audit log and Prometheus metrics for every run."""
 
 from __future__ import annotations

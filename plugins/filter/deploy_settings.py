@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.deploy_settings: the typed settings of a deploy or rollback, and its bad inputs."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ description:
   - C(who) defaults to the controller's OS account and host name (not C($USER)), with the sudo
     user, and the AWX user and job when the run comes from AWX.
 version_added: 0.2.0
-author: Slipway maintainers
+author: Slipway maintainers (@slipway-ops)
 positional: _input
 options:
   _input:

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.verify_report: one line per check of a slipway.ops.verify result."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ description:
     then the verdict.
   - A result without checks (the task failed before running them) gives its C(msg).
 version_added: 0.1.0
-author: Slipway maintainers
+author: Slipway maintainers (@slipway-ops)
 positional: _input
 options:
   _input:

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Replace a file whole or not at all, and durably: the one way Slipway's modules and
 controller plugins write a file that something else reads (a host's ledger and lock,
 the load balancer's rotation, the audit log's head, metrics for node_exporter).

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The canary judge's evidence: what each app host served, per route class, over a
 window. Two sources behind one interface, `traffic(start, end)`, which maps an
 app host to its route classes' Traffic:

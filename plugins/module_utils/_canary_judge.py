@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The canary judge: the traffic a canary served against its baseline's, per route
 class, over the same window. Pure Python, no I/O: the evidence comes from a
 source (_canary_evidence: the load balancers' access logs, or Prometheus), and
@@ -131,7 +131,7 @@ def _errors(canary: Traffic, baseline: Traffic, policy: Policy, p_values: dict) 
     if p < policy.level and _share(ec, nc) - _share(eb, nb) >= policy.error_min_increase:
         said = f"errors {_count(ec, nc)} against the baseline's {_count(eb, nb)}, p = {p:.2g}"
         return [(HEALTH, said)]
-    low, _ = stats.wilson_interval(ec, nc)
+    low, _high = stats.wilson_interval(ec, nc)
     if low > policy.error_budget:
         said = f"errors {_count(ec, nc)}: at least {low:.1%} with 99 % confidence"
         return [(HEALTH, f"{said}, over the {policy.error_budget:.1%} budget")]
@@ -144,7 +144,7 @@ def _latency(canary: Traffic, baseline: Traffic, policy: Policy, p_values: dict)
     if not lc or not lb:
         return []
     failures = []
-    _, p = stats.mann_whitney_greater(lc, lb)
+    _u, p = stats.mann_whitney_greater(lc, lb)
     p_values["latency"] = p
     mc, mb = stats.percentile(lc, 0.50), stats.percentile(lb, 0.50)
     if p < policy.level and mc - mb >= max(policy.latency_min_ms, policy.latency_min_increase * mb):
@@ -185,7 +185,9 @@ def judge_route(route: str, canary: Traffic, baseline: Traffic, policy: Policy) 
         # Errors first: users see an error before they see a slow answer.
         failures.sort(key=lambda f: f[0] != HEALTH)
         result.update(
-            verdict=FAIL, trigger=failures[0][0], reason="; ".join(r for _, r in failures)
+            verdict=FAIL,
+            trigger=failures[0][0],
+            reason="; ".join(reason for _trigger, reason in failures),
         )
     elif nc >= policy.min_requests and nb >= policy.min_requests:
         result.update(verdict=PASS, reason=f"{nc} requests against {nb}: no regression")

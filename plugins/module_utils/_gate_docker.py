@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The health gate's container watch: a tiny Docker Engine API client over its unix socket.
 
 Targets carry no Docker SDK, so this speaks the Engine API with http.client
@@ -112,19 +112,19 @@ def cgroup_memory(pid: int, proc: str = "/proc", cgroup_root: str = "/sys/fs/cgr
     try:
         with open(f"{proc}/{pid}/cgroup") as f:
             lines = [line.rstrip("\n").split(":", 2) for line in f if line.count(":") >= 2]
-        v1 = [path for _, controllers, path in lines if "memory" in controllers.split(",")]
+        v1 = [path for _hid, controllers, path in lines if "memory" in controllers.split(",")]
         if v1:
             base = f"{cgroup_root}/memory{v1[0]}"
             usage = int(_read(f"{base}/memory.usage_in_bytes"))
             limit = int(_read(f"{base}/memory.limit_in_bytes"))
         else:
-            base = cgroup_root + next(path for hid, _, path in lines if hid == "0")
+            base = cgroup_root + next(path for hid, _controllers, path in lines if hid == "0")
             usage = int(_read(f"{base}/memory.current"))
             raw = _read(f"{base}/memory.max")
             limit = 0 if raw == "max" else int(raw)
         stat = {}
         for line in _read(f"{base}/memory.stat").splitlines():
-            key, _, value = line.partition(" ")
+            key, _sep, value = line.partition(" ")
             if value.isdigit():
                 stat[key] = int(value)
     except (OSError, ValueError, StopIteration):

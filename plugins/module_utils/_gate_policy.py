@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The health gate's verdict: pure bookkeeping over samples, no I/O.
 
 A sample is one round of every check (each HTTP check, the container watch,
@@ -29,7 +29,7 @@ TRIGGERS = (HEALTH, PERFORMANCE, RESOURCES)
 WAITING = "waiting"
 SOAK = "soak"
 # A gate passes or fails; "inconclusive" is the canary judge's alone.
-PASSED, FAILED, _ = vocabulary.VERDICTS
+PASSED, FAILED, _INCONCLUSIVE = vocabulary.VERDICTS
 
 # The latency budget is judged on at least this many requests, or says so.
 MIN_LATENCY_SAMPLES = 5

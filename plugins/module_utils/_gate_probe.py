@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One HTTP probe of the health gate: status, JSON fields, latency.
 
 http.client, not urllib: no proxy from the environment (a health check of

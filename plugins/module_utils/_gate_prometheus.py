@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The health gate's Prometheus condition: an instant query and a comparison.
 
 The condition is an operator and a number (`< 0.05`). Every series of a vector
@@ -16,8 +16,8 @@ import re
 import ssl
 import urllib.error
 import urllib.parse
-import urllib.request
 
+from ansible.module_utils.urls import Request
 from ansible_collections.slipway.ops.plugins.module_utils._gate_policy import HEALTH, Outcome
 
 OPERATORS = {
@@ -84,7 +84,7 @@ def query(
     if not endpoint.startswith(("http://", "https://")):
         raise RuntimeError(f"not an http(s) URL: {url}")
     try:
-        with urllib.request.urlopen(endpoint, timeout=timeout, context=context) as response:  # noqa: S310  # nosec B310
+        with Request().open("GET", endpoint, timeout=timeout, context=context) as response:
             body = json.loads(response.read())
     except urllib.error.HTTPError as error:
         # Prometheus answers 400/422 with a JSON error for a bad query.

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One load balancer's rotation change in one step (slipway.ops.nginx_rotation).
 
 Write the drained list and the reduced weights, have Nginx's balancer

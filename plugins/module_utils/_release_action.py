@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One slipway.ops.release action on a state directory: read under the guard, decide, write.
 
 Glue between the files (_release_store) and the pure rules (_release_lock,
@@ -88,7 +88,7 @@ def _decide(params: dict, ledger: dict, lock: dict, now: datetime) -> tuple[dict
             trigger=params["trigger"] or "",
             who=params["who"] or "",
         )
-        ledger, _ = ledgers.record(ledger, entry, params["history_limit"])
+        ledger, _changed = ledgers.record(ledger, entry, params["history_limit"])
         extra = {"entry": ledger["history"][-1]}
     return ledger, lock, extra
 

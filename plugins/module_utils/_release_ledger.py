@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A host's release ledger: which release it runs, which it ran before, and what happened (pure).
 
 The ledger is {"current", "previous", "history"}; history holds one entry per

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fleet deploy lock as a lease: take, renew, release and break it (pure functions).
 
 A lease names its holder (who), the deploy (deploy_id) and the AWX job, and

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The release state directory on a host: a guard flock, JSON reads, durable atomic writes.
 
 The only file I/O behind slipway.ops.release. Every read-decide-write of

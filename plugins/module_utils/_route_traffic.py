@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The run's own requests to the platform's real routes (slipway.ops.route_traffic).
 
 When an environment is too quiet for the canary judge, the deploy sends these

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The statistics the gates and checks judge with. Pure Python, standard library
 only: the modules that use it run on target hosts from Python 3.8 on.
 

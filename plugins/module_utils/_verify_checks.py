@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The verification suite's checks, one function per check type, and RUNNERS, which
 _verify_suite.run_suite() runs them by (security_posture's is in _verify_security.py).
 Standard library only: the module runs on the target hosts."""
@@ -246,7 +246,7 @@ def measure(ep: Endpoint, path: str, requests: int, concurrency: int) -> tuple[d
     latencies: list[float] = []
     errors: list[str] = []
 
-    def one(_):
+    def one(_index):
         began = time.monotonic()
         try:
             reply = ep.request("GET", path)
@@ -453,7 +453,7 @@ def backup_stamp_from_prometheus(ep: Endpoint, opts: dict) -> tuple[float | None
     """(the newest value of backup.metric, '') or (None, why there is none)."""
     metric, url = opts["backup"]["metric"], opts["monitoring"]["prometheus_url"]
     query = f"max({metric})"
-    _, series = prometheus_query(ep, url, query)
+    _prom, series = prometheus_query(ep, url, query)
     if isinstance(series, str):
         return None, series
     if not series:

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small HTTP client for the verification suite, standard library only.
 
 It talks to a base URL that may be https://<ip> while the certificate and the

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The verification suite's options, written once: the module's argument spec, and the
 defaults a caller that is not the module (run_suite from a test, the Kubernetes
 target) gets for what it leaves out. The module's DOCUMENTATION says the same; a unit

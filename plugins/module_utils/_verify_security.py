@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The verification suite's security_posture check: TLS (protocol, legacy versions,
 the certificate's validity), the required response headers, authentication on the
 writing routes, and debug paths left exposed. Standard library only: the module

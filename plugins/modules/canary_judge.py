@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.canary_judge: a canary's traffic against its baseline's, per route class."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ description:
     it from each (O(source=lb_log)), or the platform's request histograms in Prometheus
     (O(source=prometheus)).
   - Runs on the controller. Reads only; changes nothing.
-author: Slipway maintainers
+author: Slipway maintainers (@slipway-ops)
 attributes:
   check_mode:
     description: Judges in check mode too; it changes nothing either way.

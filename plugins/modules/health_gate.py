@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.health_gate: decide whether a freshly started release is healthy."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ description:
     verdict also fails the task (the data is still returned).
   - Runs on the target with the Python standard library only (no requests, no Docker SDK).
 author:
-  - Slipway maintainers
+  - Slipway maintainers (@slipway-ops)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

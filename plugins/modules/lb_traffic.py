@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.lb_traffic: what a load balancer's backends served over a window."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ description:
     that failed it. The probes and the paths outside C(/v1/) are left out (docs/canary.md).
   - The log is read backwards from its end, so a large log costs only the window.
   - Runs on the load balancer (its log is local there). Reads only; changes nothing.
-author: Slipway maintainers
+author: Slipway maintainers (@slipway-ops)
 attributes:
   check_mode:
     description: Reads the log in check mode too; it changes nothing either way.

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.nginx_rotation: change which backends a load balancer keeps out of rotation."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ description:
     flight; after O(timeout) seconds it fails with RV(failure=in_flight), naming them.
   - Nothing changes when the drained list and the weights are the ones asked for.
   - The role C(slipway.ops.nginx_tls) calls it from C(tasks_from) C(drain.yml) and C(undrain.yml).
-author: Slipway maintainers
+author: Slipway maintainers (@slipway-ops)
 attributes:
   check_mode:
     description: Reports whether the list would change, with a diff, and writes nothing.

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.release: a host's release ledger and the fleet's deploy lock."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ description:
     release changed (see docs/release.md for the rules, rollbacks included).
   - Runs on the target with the Python standard library only, on Python 3.8 or newer.
 version_added: 0.1.0
-author: Slipway maintainers
+author: Slipway maintainers (@slipway-ops)
 attributes:
   check_mode:
     support: full

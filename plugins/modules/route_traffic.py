@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """slipway.ops.route_traffic: the run's own requests to the platform's real routes."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ description:
     C({id}) stands for a fresh id in each request, in the path or the body.
   - The certificate is not verified, since the module talks to the load balancer it runs on,
     by address.
-author: Slipway maintainers
+author: Slipway maintainers (@slipway-ops)
 attributes:
   check_mode:
     description: Sends nothing in check mode.

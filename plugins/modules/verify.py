@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -24,7 +24,9 @@ description:
     test records, so the module always reports C(changed=false).
   - Standard library only (urllib, http.client, ssl, socket), so it runs on any target host
     with Python 3.8 or newer.
-author: Slipway maintainers
+author: Slipway maintainers (@slipway-ops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -33,8 +35,11 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
     details: Nothing the operator owns is changed; the test agent is deleted.
+  platform:
+    platforms: posix
 options:
   base_url:
     description: The platform's base URL.
@@ -265,7 +270,11 @@ results:
   contains:
     test_name: {description: The check's name., type: str, sample: health}
     test_type: {description: The check's type., type: str, sample: health}
-    severity: {description: critical, high, medium, low or info., type: str, sample: critical}
+    severity:
+      description: The check's severity.
+      type: str
+      choices: [critical, high, medium, low, info]
+      sample: critical
     passed: {description: False only when the check failed (a skipped check passes)., type: bool}
     skipped:
       description: The check did not run (not configured, check mode, by request).

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The audit log's hash chain: append records under a lock, verify a log.
 
 Each record is one line of canonical JSON (sorted keys, no spaces, no floats)

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Who ran Slipway and with which toolkit: the local user or the AWX job, and the git sha."""
 
 from __future__ import annotations

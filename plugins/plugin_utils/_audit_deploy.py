@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Turn the deploy playbook's `slipway_deploy` stats into deploy stage and outcome records.
 
 The contract (docs/audit.md): a task runs `ansible.builtin.set_stats` with

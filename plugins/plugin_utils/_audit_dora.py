@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Deploy counters and the four DORA figures, from the history of deploy outcomes.
 
 A deploy outcome is a dict as the audit callback writes it (docs/audit.md):

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """OpenTelemetry traces of a run: on when opentelemetry-sdk is installed, off otherwise.
 
 One root span per run and one child span per task result per host, built at

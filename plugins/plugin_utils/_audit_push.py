@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Push metrics to a Prometheus Pushgateway without ever holding up a run.
 
 Every push is spooled to disk first and removed once the gateway took it; a
@@ -16,11 +16,10 @@ import hashlib
 import json
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
+from ansible.module_utils.urls import open_url
 from ansible_collections.slipway.ops.plugins.module_utils._atomic_file import write_atomic
 
 
@@ -37,14 +36,14 @@ def put(url: str, body: str, timeout: float) -> str | None:
     outcome: list[str | None] = ["timed out"]
 
     def attempt():
-        request = urllib.request.Request(  # noqa: S310 - the operator's http(s) URL
-            url,
-            data=body.encode(),
-            method="PUT",
-            headers={"Content-Type": "text/plain; version=0.0.4"},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  # nosec B310
+            with open_url(
+                url,
+                data=body.encode(),
+                method="PUT",
+                headers={"Content-Type": "text/plain; version=0.0.4"},
+                timeout=timeout,
+            ) as response:
                 outcome[0] = None if 200 <= response.status < 300 else f"HTTP {response.status}"
         except (OSError, ValueError) as error:
             outcome[0] = str(getattr(error, "reason", error)) or type(error).__name__

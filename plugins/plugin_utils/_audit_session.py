@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One run of Slipway as the audit callback sees it: records in, log and metrics out.
 
 The callback hands plain values (strings, numbers, dicts) to an AuditSession;

@@ -1,5 +1,5 @@
 # Copyright: Slipway maintainers
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The inputs of deploy.yml and rollback.yml: each one's default, type and limits, once.
 
 `settle()` takes the variables the run was given (inventory and -e) and
@@ -443,7 +443,7 @@ PLAYBOOKS = {"deploy": "deploy.yml", "rollback": "rollback.yml", "reconcile": "s
 def new_id(kind: str, now: datetime | None = None) -> str:
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     alphabet = string.ascii_lowercase + string.digits
-    return f"{kind}-{moment}-{''.join(secrets.choice(alphabet) for _ in range(6))}"
+    return f"{kind}-{moment}-{''.join(secrets.choice(alphabet) for _i in range(6))}"
 
 
 def _unknown(given: Mapping[str, object]) -> list[str]:

@@ -728,7 +728,7 @@ def run_drill(cfg: dict, args, result: dict) -> None:
     if source is not None:
         problems += compare_snapshots(source["tables"], copy["tables"])
         result["tables"] = sum(len(t) for t in source["tables"].values())
-        result["rows"] = sum(r for t in source["tables"].values() for r, _ in t.values())
+        result["rows"] = sum(r for t in source["tables"].values() for r, _checksum in t.values())
     result["mismatches"] = len(problems)
     if problems:
         raise DrillError("the restored copy failed its checks:\n  " + "\n  ".join(problems))
@@ -894,7 +894,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(out))
         return 0
     parser = argparse.ArgumentParser(
-        prog="slipway-pgbackrest", description=__doc__.split("\n\n")[0]
+        prog="slipway-pgbackrest", description=__doc__.split("\n\n", maxsplit=1)[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     backup = sub.add_parser("backup", help="back up, expire, write metrics")

@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             [DOCKER, "restart", "--time", str(args.stop_timeout), c["id"]],
             capture_output=True,
             text=True,
+            check=False,
         )
         if done.returncode != 0:
             print(

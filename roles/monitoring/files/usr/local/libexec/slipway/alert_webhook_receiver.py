@@ -31,7 +31,7 @@ def record(path: str, payload: object, now: float) -> None:
 def count(path: str) -> int:
     try:
         with open(path, encoding="utf-8") as f:
-            return sum(1 for _ in f)
+            return sum(1 for _line in f)
     except OSError:
         return 0
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The plugins' unit tests (tests/unit/plugins) under each supported ansible-core
+other than the toolchain's own pin, which `make unit` runs.
+
+Each ansible-core has a venv of its own (.cache/cores/<version>, scripts/pythons.py)
+with the test requirements at requirements.txt's pins; the callback's tests run that venv's
+ansible-playbook, so the audit callback is exercised by each ansible-core.
+
+    python scripts/check_core_units.py          every supported ansible-core but the pin
+    python scripts/check_core_units.py 2.21     one of them
+Exit 0 when every run passes.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess  # nosec B404  # pytest, fixed arguments
+import sys
+import time
+
+from pythons import CORES, ROOT, core_venv
+
+
+def toolchain_core() -> str:
+    pin = re.search(r"^ansible-core==(\d+\.\d+)", (ROOT / "requirements.txt").read_text(), re.M)
+    return pin.group(1) if pin else ""
+
+
+def units(minor: str) -> bool:
+    venv = core_venv(minor)
+    started = time.monotonic()
+    run = subprocess.run(  # nosec B603
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pytest",
+            "tests/unit/plugins",
+            "-m",
+            "not engine",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml",
+            f".cache/junit-core-{minor}.xml",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = time.monotonic() - started
+    summary = (run.stdout.strip().splitlines() or ["(no output)"])[-1]
+    print(f"ansible-core {minor}: tests/unit/plugins {summary} ({took:.0f} s)", flush=True)
+    if run.returncode:
+        print(run.stdout[-6000:], run.stderr[-2000:], sep="\n")
+    return run.returncode == 0
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or [minor for minor in CORES if minor != toolchain_core()]
+    unknown = [v for v in wanted if v not in CORES]
+    if unknown:
+        sys.exit(f"unknown ansible-core {unknown}; supported: {', '.join(CORES)}")
+    failed = [minor for minor in wanted if not units(minor)]
+    if failed:
+        print(f"the plugins' unit tests failed under ansible-core {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,115 @@
+"""Where the interpreters and the ansible-core releases of the test matrix come from.
+
+Imported by the scripts beside it (scripts/ is on sys.path when one of them runs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess  # nosec B404  # venv and pip, fixed arguments
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The Pythons that run the collection's host code (modules, module_utils, role scripts).
+TARGETS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+# The ansible-core releases the collection supports: the current one and the two
+# before it, each with the controller Python its venv is made with (2.20 and
+# later need 3.12 or newer). The toolchain's own pin is requirements.txt's.
+CORES = {"2.21": ("2.21.5", "3.13"), "2.20": ("2.20.10", "3.13"), "2.19": ("2.19.14", "3.11")}
+# What the plugins' unit tests import beyond ansible-core, at requirements.txt's pins:
+# every ansible-core's venv has them (scripts/check_core_units.py).
+TEST_PACKAGES = (
+    "pytest",
+    "scipy",
+    "ansible-runner",
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+    "opentelemetry-semantic-conventions",
+)
+
+
+def interpreter(version: str) -> str | None:
+    """pyenv's newest X.Y.*, else python3.X on PATH (not a pyenv shim: that one runs
+    only the versions pyenv's global setting names)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    installed = pyenv.glob(f"{version}.*/bin/python{version}")
+    # By patch number, not by text: 3.8.18 is newer than 3.8.9.
+    newest = max(
+        installed, key=lambda p: [int(x) for x in re.findall(r"\d+", p.parts[-3])], default=None
+    )
+    if newest:
+        return str(newest)
+    found = shutil.which(f"python{version}")
+    return found if found and "/shims/" not in found else None
+
+
+def missing_interpreter(version: str) -> str:
+    return (
+        f"Python {version}: no interpreter (python{version} on PATH or pyenv's); install it"
+        f" (pyenv install {version})"
+    )
+
+
+def test_pins() -> tuple[str, ...]:
+    """TEST_PACKAGES as requirements.txt pins them."""
+    text = (ROOT / "requirements.txt").read_text()
+    found = []
+    for name in TEST_PACKAGES:
+        pin = re.search(rf"^{re.escape(name)}==\S+", text, re.MULTILINE | re.IGNORECASE)
+        if not pin:
+            sys.exit(f"requirements.txt pins no {name}; add it (make lock) or drop it here")
+        found.append(pin.group(0))
+    return tuple(found)
+
+
+def core_venv(minor: str) -> Path:
+    """The venv of ansible-core `minor` and the test packages, under .cache/cores, made
+    once per set of pins; exits saying why when it cannot be made."""
+    version, python_version = CORES[minor]
+    pins = "\n".join((f"ansible-core=={version}", *test_pins()))
+    home = ROOT / ".cache" / "cores" / minor
+    stamp = home / ".installed"
+    if stamp.is_file() and stamp.read_text() == pins:
+        return home
+    python = interpreter(python_version)
+    if python is None:
+        sys.exit(
+            missing_interpreter(python_version) + f", the controller Python of ansible-core {minor}"
+        )
+    print(
+        f"ansible-core {minor}: making {home.relative_to(ROOT)} (Python {python_version})",
+        flush=True,
+    )
+    shutil.rmtree(home, ignore_errors=True)
+    for command in (
+        [python, "-m", "venv", str(home)],
+        [
+            str(home / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            *pins.split("\n"),
+        ],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603
+        if done.returncode:
+            sys.exit(f"{' '.join(command[:4])} failed:\n{done.stdout}{done.stderr}")
+    stamp.write_text(pins)
+    return home
+
+
+def target_path(folder: Path) -> str:
+    """PATH with `folder` first, holding a python3.X link to each target interpreter, so
+    that a tool which looks for python3.X finds pyenv's, not its shim (and nothing else
+    on PATH changes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for version in TARGETS:
+        link, python = folder / f"python{version}", interpreter(version)
+        if python and not link.exists():
+            link.symlink_to(python)
+    return os.pathsep.join([str(folder), os.environ.get("PATH", "")])
