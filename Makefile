@@ -3,7 +3,8 @@
 #   make demo       the lab up, then the platform converged on it
 #   make test       everything CI runs (lint, unit, molecule, lab integration)
 #   make test-fast  lint (ansible-test sanity under each supported ansible-core among it) + unit tests
-#                   (the plugins' under each ansible-core) + what runs on hosts imported by Python 3.8 to 3.13
+#                   (the plugins' under each ansible-core; the host code's under Python 3.8 to 3.13)
+#                   + what runs on hosts imported by Python 3.8 to 3.13
 #   make engine-test the unit tests that need Docker Engine and the lab's base image
 #   make deploy-e2e deploy.yml on the lab under load (good and bad releases)
 #   make deploy-exits the other ways out of a deploy (fleet verification, fleet watch, lost host, failed rollback, killed controller)
@@ -15,7 +16,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+# The controller's Python: 3.12 or newer, which ansible-core 2.21 needs (scripts/controller-python).
+PYTHON ?= $(shell scripts/controller-python)
+APP_PYTHON ?= python3.11
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 INVENTORY ?= inventories/dev
@@ -27,7 +30,7 @@ export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 
-.PHONY: help venv docker lab lab-down demo site deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -35,6 +38,9 @@ help:
 # ---- Set-up -----------------------------------------------------------------
 venv: $(STAMP)
 $(STAMP): requirements.txt
+	@test -n "$(PYTHON)" || { echo "make: no controller Python (see the line above)"; exit 1; }
+	@# A venv of another Python (an older checkout's 3.11) is made again, not patched.
+	@if [ -x $(VENV)/bin/python ] && [ "$$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ]; then rm -rf $(VENV); fi
 	@$(STAGE) venv bash -c '$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }'
 	@touch $@
 
@@ -62,7 +68,7 @@ lint: venv
 	@$(STAGE) yamllint yamllint --strict .
 	@$(STAGE) ruff ruff check .
 	@$(STAGE) ruff-format ruff format --check .
-	@$(STAGE) vermin vermin -q -t=3.8- --violations --no-tips plugins/modules plugins/module_utils roles
+	@$(STAGE) vermin vermin -q -t=3.8- --violations --no-tips plugins/modules plugins/module_utils roles tests/unit/plugins/modules tests/unit/plugins/module_utils tests/conftest.py tests/certs.py
 	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app roles
 	@$(STAGE) argument-specs python scripts/check_argument_specs.py
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
@@ -90,7 +96,12 @@ target-pythons: venv
 core-units: venv
 	@$(STAGE) core-units python scripts/check_core_units.py
 
-test-fast: lint unit target-pythons core-units
+# The unit tests of what runs on hosts (modules, module_utils) under each target
+# Python, 3.8 to 3.13, beside the module_utils of the ansible-core that serves it.
+target-units: venv
+	@$(STAGE) target-units python scripts/check_target_units.py
+
+test-fast: lint unit target-pythons core-units target-units
 
 # The reference platform (app/) against real PostgreSQL 15 and Redis servers
 # that the tests start on 127.0.0.1; scripts/ensure-test-servers installs them.
@@ -168,13 +179,15 @@ bench-audit: venv
 define freeze
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install -q -r $(1)
-	{ echo "# Full lock of requirements.in for Python 3.11. Regenerate with: make $(3)"; .lock-venv/bin/pip freeze; } > $(2)
+	{ echo "# Full lock of requirements.in for Python $$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'). Regenerate with: make $(3)"; .lock-venv/bin/pip freeze; } > $(2)
 	rm -rf .lock-venv
 endef
 
 lock:
 	$(call freeze,requirements.in,requirements.txt,lock)
 
+# The platform's lock is for its image's Python (app/Dockerfile: 3.11), not the controller's.
+app-lock: PYTHON = $(APP_PYTHON)
 app-lock:
 	$(call freeze,app/requirements.in,app/requirements.txt,app-lock)
 

@@ -22,8 +22,16 @@ from pythons import CORES, ROOT, core_venv
 
 
 def toolchain_core() -> str:
-    pin = re.search(r"^ansible-core==(\d+\.\d+)", (ROOT / "requirements.txt").read_text(), re.M)
-    return pin.group(1) if pin else ""
+    """requirements.txt's ansible-core, X.Y; exits when CORES does not hold that release."""
+    pin = re.search(
+        r"^ansible-core==((\d+\.\d+)\.\d+)", (ROOT / "requirements.txt").read_text(), re.M
+    )
+    if not pin or CORES.get(pin.group(2), ("",))[0] != pin.group(1):
+        sys.exit(
+            f"requirements.txt pins ansible-core {pin.group(1) if pin else '(none)'}, which"
+            f" scripts/pythons.py's CORES does not hold as the current release; make them agree"
+        )
+    return pin.group(2)
 
 
 def units(minor: str) -> bool:

@@ -20,12 +20,10 @@ import os
 import shutil
 import subprocess  # nosec B404  # the target interpreters, fixed arguments
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import ansible
-from pythons import TARGETS, interpreter, missing_interpreter
+from pythons import TARGETS, ansible_for_target, host_shim, interpreter, missing_interpreter
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = "ansible_collections.slipway.ops"
@@ -64,22 +62,15 @@ def host_code() -> list[tuple[str, str, str]]:
     return files
 
 
-def shim() -> Path:
-    """A folder that holds what a host's module sees: ansible-core's package and this
-    collection, by symbolic link."""
-    folder = Path(tempfile.mkdtemp(prefix="slipway-targets-"))
-    (folder / "ansible").symlink_to(Path(ansible.__file__).parent)
-    (folder / "ansible_collections" / "slipway").mkdir(parents=True)
-    (folder / "ansible_collections" / "slipway" / "ops").symlink_to(ROOT)
-    return folder
-
-
-def check(version: str, files: list, folder: Path) -> int:
-    """Import every file under Python `version`: the number of problems."""
+def check(version: str, files: list) -> int:
+    """Import every file under Python `version`, beside the module_utils of the
+    ansible-core that serves it: the number of problems."""
     python = interpreter(version)
     if python is None:
         print(f'{missing_interpreter(version)}, or leave it out with SLIPWAY_TARGET_PYTHONS="..."')
         return 1
+    core, package = ansible_for_target(version)
+    folder = host_shim(package)
     started = time.monotonic()
     # -E -s: nothing of the controller's environment or user site; -B: no .pyc here.
     run = subprocess.run(  # nosec B603
@@ -89,13 +80,18 @@ def check(version: str, files: list, folder: Path) -> int:
         cwd=ROOT,
         check=False,
     )
+    shutil.rmtree(folder)
     if run.returncode:
-        failed = [["(the interpreter)", run.stderr.strip()[-500:]]]
+        failed = [["(the interpreter)", (run.stderr or run.stdout).strip()[-500:]]]
     else:
-        failed = json.loads(run.stdout)
+        # The last line: ansible-core prints its own JSON when it refuses a Python.
+        failed = json.loads(run.stdout.strip().splitlines()[-1])
     took = time.monotonic() - started
     verdict = f"{len(failed)} failed" if failed else "ok"
-    print(f"Python {version} ({python}): {len(files)} files imported in {took:.1f} s: {verdict}")
+    print(
+        f"Python {version} ({python}, ansible-core {core}'s module_utils):"
+        f" {len(files)} files imported in {took:.1f} s: {verdict}"
+    )
     for path, why in failed:
         print(f"  {path}: {why}")
     return len(failed)
@@ -104,11 +100,7 @@ def check(version: str, files: list, folder: Path) -> int:
 def main() -> int:
     wanted = os.environ.get("SLIPWAY_TARGET_PYTHONS", " ".join(TARGETS)).split()
     files = host_code()
-    folder = shim()
-    try:
-        problems = sum(check(version, files, folder) for version in wanted)
-    finally:
-        shutil.rmtree(folder)
+    problems = sum(check(version, files) for version in wanted)
     return 1 if problems else 0
 
 

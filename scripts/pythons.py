@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess  # nosec B404  # venv and pip, fixed arguments
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,8 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 # The ansible-core releases the collection supports: the current one and the two
 # before it, each with the controller Python its venv is made with (2.20 and
-# later need 3.12 or newer). The toolchain's own pin is requirements.txt's.
+# later need 3.12 or newer). The current one is requirements.txt's pin, the
+# toolchain's (scripts/check_core_units.py checks that they agree).
 CORES = {"2.21": ("2.21.5", "3.13"), "2.20": ("2.20.10", "3.13"), "2.19": ("2.19.14", "3.11")}
+# The oldest target Python each ansible-core's module_utils accept (2.20 dropped 3.8).
+TARGET_FLOOR = {"2.21": "3.9", "2.20": "3.9", "2.19": "3.8"}
 # What the plugins' unit tests import beyond ansible-core, at requirements.txt's pins:
 # every ansible-core's venv has them (scripts/check_core_units.py).
 TEST_PACKAGES = (
@@ -69,37 +73,33 @@ def core_venv(minor: str) -> Path:
     """The venv of ansible-core `minor` and the test packages, under .cache/cores, made
     once per set of pins; exits saying why when it cannot be made."""
     version, python_version = CORES[minor]
-    pins = "\n".join((f"ansible-core=={version}", *test_pins()))
-    home = ROOT / ".cache" / "cores" / minor
-    stamp = home / ".installed"
-    if stamp.is_file() and stamp.read_text() == pins:
-        return home
     python = interpreter(python_version)
     if python is None:
         sys.exit(
             missing_interpreter(python_version) + f", the controller Python of ansible-core {minor}"
         )
-    print(
-        f"ansible-core {minor}: making {home.relative_to(ROOT)} (Python {python_version})",
-        flush=True,
-    )
+    pins = (f"ansible-core=={version}", *test_pins())
+    return venv_with(ROOT / ".cache" / "cores" / minor, python, pins, f"ansible-core {minor}")
+
+
+def venv_with(home: Path, python: str, pins: tuple[str, ...], label: str) -> Path:
+    """A venv at `home` made by `python` with `pins` installed; made again only when
+    the pins change (a stamp file holds them). Exits saying why when pip fails."""
+    stamp = home / ".installed"
+    wanted = "\n".join(pins)
+    if stamp.is_file() and stamp.read_text() == wanted:
+        return home
+    print(f"{label}: making {home.relative_to(ROOT)} ({Path(python).name})", flush=True)
     shutil.rmtree(home, ignore_errors=True)
+    pip = [str(home / "bin" / "python"), "-m", "pip", "install", "-q"]
     for command in (
         [python, "-m", "venv", str(home)],
-        [
-            str(home / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            *pins.split("\n"),
-        ],
+        [*pip, "--disable-pip-version-check", *pins],
     ):
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603
         if done.returncode:
-            sys.exit(f"{' '.join(command[:4])} failed:\n{done.stdout}{done.stderr}")
-    stamp.write_text(pins)
+            sys.exit(f"{label}: {' '.join(command[:4])} failed:\n{done.stdout}{done.stderr}")
+    stamp.write_text(wanted)
     return home
 
 
@@ -113,3 +113,33 @@ def target_path(folder: Path) -> str:
         if python and not link.exists():
             link.symlink_to(python)
     return os.pathsep.join([str(folder), os.environ.get("PATH", "")])
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def ansible_for_target(version: str) -> tuple[str, Path]:
+    """(ansible-core X.Y, its `ansible` package) that serves a host with Python
+    `version`: the toolchain's own, else the newest supported ansible-core whose
+    module_utils still accept that Python (its venv is made when missing)."""
+    import ansible  # the toolchain's; scripts run in .venv
+
+    own = ".".join(ansible.__version__.split(".")[:2])
+    for minor in sorted(CORES, key=_key, reverse=True):
+        if _key(TARGET_FLOOR[minor]) > _key(version):
+            continue
+        if minor == own:
+            return minor, Path(ansible.__file__).parent
+        return minor, next(core_venv(minor).glob("lib/python3.*/site-packages/ansible"))
+    sys.exit(f"no supported ansible-core accepts Python {version} on hosts")
+
+
+def host_shim(ansible_package: Path) -> Path:
+    """A folder that holds what a host's module sees: ansible-core's package and this
+    collection, by symbolic link (the caller removes it)."""
+    folder = Path(tempfile.mkdtemp(prefix="slipway-host-"))
+    (folder / "ansible").symlink_to(ansible_package)
+    (folder / "ansible_collections" / "slipway").mkdir(parents=True)
+    (folder / "ansible_collections" / "slipway" / "ops").symlink_to(ROOT)
+    return folder

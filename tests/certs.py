@@ -18,7 +18,7 @@ def self_signed(
     prints it) for DNS name `name` and address `ip`; negative days: expired that long ago."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     start = now - datetime.timedelta(days=1 + max(0, -days) * 2)
     cert = (
         x509.CertificateBuilder()

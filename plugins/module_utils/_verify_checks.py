@@ -438,7 +438,7 @@ def check_external_integrations(ep: Endpoint, opts: dict, check_mode: bool) -> s
 
 def epoch_of(value) -> float:
     """Seconds since the epoch from a number or an ISO-8601 time (naive = UTC)."""
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     text = str(value).strip()
     with contextlib.suppress(ValueError):

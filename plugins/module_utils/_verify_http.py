@@ -49,7 +49,7 @@ def describe(error: BaseException) -> str:
     """An operator's reading of a connection error."""
     if isinstance(error, ssl.SSLCertVerificationError):
         return f"TLS certificate not trusted: {error.verify_message}"
-    if isinstance(error, TimeoutError | socket.timeout):
+    if isinstance(error, (TimeoutError, socket.timeout)):
         return "timed out"
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"

@@ -15,7 +15,7 @@ SPEC = importlib.util.spec_from_file_location(
 tool = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(tool)
 
-NOW = dt.datetime(2026, 11, 23, 2, 30, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 11, 23, 2, 30, tzinfo=dt.timezone.utc)
 
 
 def backup(label: str, stop: dt.datetime) -> dict:
@@ -24,8 +24,11 @@ def backup(label: str, stop: dt.datetime) -> dict:
 
 
 BACKUPS = [
-    backup("20261122-010000F", dt.datetime(2026, 11, 22, 1, 1, tzinfo=dt.UTC)),
-    backup("20261122-010000F_20261122-130000I", dt.datetime(2026, 11, 22, 13, 1, tzinfo=dt.UTC)),
+    backup("20261122-010000F", dt.datetime(2026, 11, 22, 1, 1, tzinfo=dt.timezone.utc)),
+    backup(
+        "20261122-010000F_20261122-130000I",
+        dt.datetime(2026, 11, 22, 13, 1, tzinfo=dt.timezone.utc),
+    ),
 ]
 
 
@@ -51,10 +54,10 @@ def test_label_values_are_escaped():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2026-11-22 12:00:00+00", dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)),
-        ("2026-11-22T12:00:00Z", dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)),
-        ("2026-11-22 14:00:00+02:00", dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)),
-        ("2026-11-22 12:00:00", dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)),
+        ("2026-11-22 12:00:00+00", dt.datetime(2026, 11, 22, 12, tzinfo=dt.timezone.utc)),
+        ("2026-11-22T12:00:00Z", dt.datetime(2026, 11, 22, 12, tzinfo=dt.timezone.utc)),
+        ("2026-11-22 14:00:00+02:00", dt.datetime(2026, 11, 22, 12, tzinfo=dt.timezone.utc)),
+        ("2026-11-22 12:00:00", dt.datetime(2026, 11, 22, 12, tzinfo=dt.timezone.utc)),
     ],
 )
 def test_target_times_are_read_as_utc_unless_they_name_a_zone(text, expected):
@@ -73,7 +76,7 @@ def test_a_target_that_is_no_time_says_what_to_give():
 
 def test_a_target_before_the_oldest_backup_is_refused():
     with pytest.raises(ValueError, match="before the oldest backup can restore to"):
-        tool.check_target_in_range(dt.datetime(2026, 11, 21, tzinfo=dt.UTC), BACKUPS)
+        tool.check_target_in_range(dt.datetime(2026, 11, 21, tzinfo=dt.timezone.utc), BACKUPS)
 
 
 def test_a_target_with_no_backup_is_refused():
@@ -82,7 +85,9 @@ def test_a_target_with_no_backup_is_refused():
 
 
 def test_the_restore_starts_from_the_newest_backup_before_the_target():
-    base = tool.check_target_in_range(dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC), BACKUPS)
+    base = tool.check_target_in_range(
+        dt.datetime(2026, 11, 22, 12, tzinfo=dt.timezone.utc), BACKUPS
+    )
     assert base["label"] == "20261122-010000F"
     assert tool.check_target_in_range(NOW, BACKUPS)["label"].endswith("I")
 

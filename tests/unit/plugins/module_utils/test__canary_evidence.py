@@ -80,7 +80,7 @@ def test_what_no_upstream_answered_and_the_probes_are_left_out():
 def test_logs_without_msec_use_the_iso_time():
     record = json.loads(line(T0))
     del record["msec"]
-    when = datetime.datetime(2027, 1, 15, 8, tzinfo=datetime.UTC).timestamp()
+    when = datetime.datetime(2027, 1, 15, 8, tzinfo=datetime.timezone.utc).timestamp()
     assert evidence.observations(json.dumps(record))[0][0] == when
 
 

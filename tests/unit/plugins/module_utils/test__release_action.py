@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from ansible_collections.slipway.ops.plugins.module_utils import _release_action as action
 
-T0 = datetime(2026, 11, 23, 5, 0, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 23, 5, 0, 0, tzinfo=timezone.utc)
 DEFAULTS = {
     "job_id": "",
     "ttl": 900,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from ansible_collections.slipway.ops.plugins.module_utils import _release_ledger as ledgers
 
-T0 = datetime(2026, 11, 23, 5, 0, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 23, 5, 0, 0, tzinfo=timezone.utc)
 
 
 def entry(release, stage="completed", outcome="success", deploy_id=None, n=0, **kw):

@@ -7,7 +7,7 @@ import json
 import os
 import stat
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 from ansible_collections.slipway.ops.plugins.module_utils import _release_store as store
@@ -72,11 +72,9 @@ def test_the_guard_waits_for_its_holder_then_names_the_file(tmp_path):
     fcntl.flock(other, fcntl.LOCK_EX)
     try:
         started = time.monotonic()
-        with (
-            pytest.raises(store.StoreError, match=r"has held .*\.guard for more than 0.3 s"),
-            store.guarded(tmp_path, timeout=0.3),
-        ):
-            pass
+        with pytest.raises(store.StoreError, match=r"has held .*\.guard for more than 0.3 s"):  # noqa: SIM117  # 3.8
+            with store.guarded(tmp_path, timeout=0.3):
+                pass
         assert time.monotonic() - started >= 0.3
     finally:
         os.close(other)
@@ -103,7 +101,7 @@ def test_a_read_only_guard_creates_nothing(tmp_path):
 
 
 def test_times_are_utc_seconds_with_z():
-    moment = datetime(2026, 11, 23, 5, 0, 0, 999, tzinfo=UTC)
+    moment = datetime(2026, 11, 23, 5, 0, 0, 999, tzinfo=timezone.utc)
     assert store.format_time(moment) == "2026-11-23T05:00:00Z"
     assert store.parse_time("2026-11-23T05:00:00Z") == moment.replace(microsecond=0)
     with pytest.raises(ValueError, match="no time zone"):

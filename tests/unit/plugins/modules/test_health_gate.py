@@ -143,6 +143,7 @@ def test_a_container_restarted_during_the_gate_fails_it(target, capsys, containe
     assert result["containers"][0]["memory_percent_max"] is not None
 
 
+@pytest.mark.controller
 def test_the_module_runs_through_ansible(target, tmp_path):
     target.script((503, "{}"), (200, '{"status": "ok", "release": "1.1.0"}'))
     args = {

@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import ROOT, ansible_env, run
 
+pytestmark = pytest.mark.controller
+
 PLUGINS = sorted(
     (kind, p.stem)
     for kind, folder in (("module", "modules"), ("filter", "filter"))

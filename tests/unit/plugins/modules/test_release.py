@@ -29,7 +29,10 @@ def start(tmp_path, args: dict, *, check=False, diff=False) -> subprocess.Popen:
         module_args["_ansible_diff"] = True
     args_file = tmp_path / f"args-{time.monotonic_ns()}.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": module_args}))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "collections")}
+    # The checkout's collections first, then what the caller has (a target Python's
+    # run has ansible-core's package there, as a host does).
+    path = [str(ROOT / "collections"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     return subprocess.Popen(
         [sys.executable, str(MODULE), str(args_file)],
         cwd=tmp_path,
@@ -348,6 +351,7 @@ def test_racing_runs_on_one_host_let_exactly_one_deploy_take_the_lock(tmp_path, 
         assert loser["msg"].startswith(f"deploy lock held by {winner['holder']} ")
 
 
+@pytest.mark.controller
 def test_ansible_runs_the_module_with_its_module_utils(tmp_path):
     """Through ansible itself: AnsiballZ must ship the _release_* module_utils."""
     state = tmp_path / "release"
@@ -361,6 +365,7 @@ def test_ansible_runs_the_module_with_its_module_utils(tmp_path):
     assert "deploy lock held by me (deploy t1, no AWX job)" in second.stdout
 
 
+@pytest.mark.controller
 def test_the_documented_options_are_the_argument_spec():
     env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
     shown = run(["ansible-doc", "--json", "-t", "module", "slipway.ops.release"], env=env)

@@ -36,11 +36,9 @@ def adhoc(args: dict, *extra: str):
 
 def in_process(args: dict, capsys, check_mode: bool = False):
     """The module's main() in this process; (exit status, the JSON it printed)."""
-    with (
-        patch_module_args({**args, "_ansible_check_mode": check_mode}),
-        pytest.raises(SystemExit) as stop,
-    ):
-        verify.main()
+    with patch_module_args({**args, "_ansible_check_mode": check_mode}):  # noqa: SIM117  # 3.8
+        with pytest.raises(SystemExit) as stop:
+            verify.main()
     return stop.value.code, json.loads(capsys.readouterr().out)
 
 
@@ -55,6 +53,7 @@ def test_the_documentation_matches_the_argument_spec():
             assert docs[name]["suboptions"][sub].get("default") == suboption.get("default"), sub
 
 
+@pytest.mark.controller
 def test_ansible_doc_renders():
     done = run(["ansible-doc", "slipway.ops.verify"])
     assert done.returncode == 0, done.stdout
@@ -62,6 +61,7 @@ def test_ansible_doc_renders():
     assert "[ERROR]" not in done.stdout
 
 
+@pytest.mark.controller
 def test_a_failed_verification_fails_the_task_with_the_reasons(closed_port):
     code, status, result = adhoc({"base_url": closed_port, "validation_level": "basic"})
     assert code != 0
