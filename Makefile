@@ -19,6 +19,8 @@ SHELL := /bin/bash
 # The controller's Python: 3.12 or newer, which ansible-core 2.21 needs (scripts/controller-python).
 PYTHON ?= $(shell scripts/controller-python)
 APP_PYTHON ?= python3.11
+# `$(PYTHON) $(PY_XY)` prints that Python's X.Y.
+PY_XY = -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 INVENTORY ?= inventories/dev
@@ -40,7 +42,7 @@ venv: $(STAMP)
 $(STAMP): requirements.txt
 	@test -n "$(PYTHON)" || { echo "make: no controller Python (see the line above)"; exit 1; }
 	@# A venv of another Python (an older checkout's 3.11) is made again, not patched.
-	@if [ -x $(VENV)/bin/python ] && [ "$$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ]; then rm -rf $(VENV); fi
+	@if [ -x $(VENV)/bin/python ] && [ "$$($(VENV)/bin/python $(PY_XY))" != "$$($(PYTHON) $(PY_XY))" ]; then rm -rf $(VENV); fi
 	@$(STAGE) venv bash -c '$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }'
 	@touch $@
 
@@ -179,7 +181,7 @@ bench-audit: venv
 define freeze
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install -q -r $(1)
-	{ echo "# Full lock of requirements.in for Python $$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'). Regenerate with: make $(3)"; .lock-venv/bin/pip freeze; } > $(2)
+	{ echo "# Full lock of requirements.in for Python $$($(PYTHON) $(PY_XY)). Regenerate with: make $(3)"; .lock-venv/bin/pip freeze; } > $(2)
 	rm -rf .lock-venv
 endef
 

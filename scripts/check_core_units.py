@@ -14,11 +14,9 @@ Exit 0 when every run passes.
 from __future__ import annotations
 
 import re
-import subprocess  # nosec B404  # pytest, fixed arguments
 import sys
-import time
 
-from pythons import CORES, ROOT, core_venv
+from pythons import CORES, ROOT, core_venv, run_pytest
 
 
 def toolchain_core() -> str:
@@ -35,33 +33,16 @@ def toolchain_core() -> str:
 
 
 def units(minor: str) -> bool:
-    venv = core_venv(minor)
-    started = time.monotonic()
-    run = subprocess.run(  # nosec B603
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pytest",
-            "tests/unit/plugins",
-            "-m",
-            "not engine",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--junitxml",
-            f".cache/junit-core-{minor}.xml",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    took = time.monotonic() - started
-    summary = (run.stdout.strip().splitlines() or ["(no output)"])[-1]
-    print(f"ansible-core {minor}: tests/unit/plugins {summary} ({took:.0f} s)", flush=True)
-    if run.returncode:
-        print(run.stdout[-6000:], run.stderr[-2000:], sep="\n")
-    return run.returncode == 0
+    args = [
+        "tests/unit/plugins",
+        "-m",
+        "not engine",
+        "--junitxml",
+        f".cache/junit-core-{minor}.xml",
+    ]
+    ok, said = run_pytest(core_venv(minor), args, f"ansible-core {minor}: tests/unit/plugins")
+    print(said, flush=True)
+    return ok
 
 
 def main(argv: list[str]) -> int:

@@ -97,9 +97,8 @@ def bootstrap_pip(venv: Path) -> None:
     cache.write_text(GET_PIP)
 
 
-def sanity(minor: str, path: Path, search_path: str) -> tuple[bool, str]:
+def sanity(minor: str, venv: Path, path: Path, search_path: str) -> tuple[bool, str]:
     """(clean?, what ansible-test said but its chatter) of one ansible-core's run."""
-    venv = core_venv(minor)
     env = {"PATH": search_path, "HOME": str(Path.home()), "LC_ALL": "C.UTF-8"}
     started = time.monotonic()
     run = subprocess.run(  # nosec B603
@@ -138,7 +137,10 @@ def main(argv: list[str]) -> int:
     search_path = target_path(WORK / "pythons")
     failed = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        runs = {pool.submit(sanity, minor, trees[minor], search_path): minor for minor in wanted}
+        runs = {
+            pool.submit(sanity, minor, venvs[minor], trees[minor], search_path): minor
+            for minor in wanted
+        }
         for done in concurrent.futures.as_completed(runs):
             ok, said = done.result()
             print(said, flush=True)

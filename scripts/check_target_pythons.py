@@ -21,11 +21,9 @@ import shutil
 import subprocess  # nosec B404  # the target interpreters, fixed arguments
 import sys
 import time
-from pathlib import Path
 
-from pythons import TARGETS, ansible_for_target, host_shim, interpreter, missing_interpreter
+from pythons import ROOT, TARGETS, ansible_for_target, host_shim, interpreter, missing_interpreter
 
-ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = "ansible_collections.slipway.ops"
 
 # Run by each target interpreter: import every file, print what failed as JSON.

@@ -20,9 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import shutil
-import subprocess  # nosec B404  # venv, pip and pytest, fixed arguments
 import sys
-import time
 from pathlib import Path
 
 from pythons import (
@@ -32,6 +30,7 @@ from pythons import (
     host_shim,
     interpreter,
     missing_interpreter,
+    run_pytest,
     test_pins,
     venv_with,
 )
@@ -55,51 +54,29 @@ def target_venv(version: str) -> Path | None:
     return venv_with(ROOT / ".cache" / "targets" / version, python, pins, f"Python {version}")
 
 
-def units(version: str) -> bool:
-    venv = target_venv(version)
-    if venv is None:
-        return False
+def units(version: str, venv: Path) -> bool:
     core, package = ansible_for_target(version)
     folder = host_shim(package)
-    started = time.monotonic()
     env = {**os.environ, "PYTHONPATH": str(folder), "PYTHONDONTWRITEBYTECODE": "1"}
-    run = subprocess.run(  # nosec B603
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pytest",
-            *TESTS,
-            "-m",
-            "not engine and not controller",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    args = [*TESTS, "-m", "not engine and not controller"]
+    label = f"Python {version} (ansible-core {core}'s module_utils)"
+    ok, said = run_pytest(venv, args, label, env)
     shutil.rmtree(folder)
-    summary = (run.stdout.strip().splitlines() or ["(no output)"])[-1]
-    took = time.monotonic() - started
-    said = f"Python {version} (ansible-core {core}'s module_utils): {summary} ({took:.0f} s)"
-    if run.returncode:
-        said += f"\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
     print(said, flush=True)  # one print: two runs go at a time
-    return run.returncode == 0
+    return ok
 
 
 def main(argv: list[str]) -> int:
     wanted = argv or list(TARGETS)
-    for version in wanted:
-        target_venv(version)
+    # The venvs one by one (2.19's too, for 3.8), then the runs two at a time.
+    venvs = {version: target_venv(version) for version in wanted}
     for version in wanted:
         ansible_for_target(version)
+    failed = [version for version, venv in venvs.items() if venv is None]
+    ready = [version for version in wanted if venvs[version] is not None]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(units, wanted))
-    failed = [version for version, ok in zip(wanted, results, strict=True) if not ok]
+        results = list(pool.map(lambda version: units(version, venvs[version]), ready))
+    failed += [version for version, ok in zip(ready, results, strict=True) if not ok]
     if failed:
         print(f"the host code's unit tests failed under Python {', '.join(failed)}")
         return 1

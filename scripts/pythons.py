@@ -11,6 +11,7 @@ import shutil
 import subprocess  # nosec B404  # venv and pip, fixed arguments
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +102,27 @@ def venv_with(home: Path, python: str, pins: tuple[str, ...], label: str) -> Pat
             sys.exit(f"{label}: {' '.join(command[:4])} failed:\n{done.stdout}{done.stderr}")
     stamp.write_text(wanted)
     return home
+
+
+def run_pytest(
+    venv: Path, args: list[str], label: str, env: dict[str, str] | None = None
+) -> tuple[bool, str]:
+    """pytest with `args` in `venv`, from the checkout: (passed?, one report line, with
+    the output's tail when it failed). The caller prints it (runs may go in parallel)."""
+    started = time.monotonic()
+    run = subprocess.run(  # nosec B603
+        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    summary = (run.stdout.strip().splitlines() or ["(no output)"])[-1]
+    said = f"{label}: {summary} ({time.monotonic() - started:.0f} s)"
+    if run.returncode:
+        said += f"\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
+    return run.returncode == 0, said
 
 
 def target_path(folder: Path) -> str:
