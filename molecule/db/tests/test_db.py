@@ -5,8 +5,12 @@ The tests run in file order: the last one damages the backup repository.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,8 @@ APP_PASSWORD = "molecule-app-password-0123456789"  # noqa: S105
 REDIS_PASSWORD = "molecule-redis-password-0123456789"  # noqa: S105
 METRICS = "/var/lib/prometheus/node-exporter"
 DRILL_SOCKET = "/var/lib/postgresql/slipway-drill/socket"
+# The db scenario's playbooks (db_debian12 runs the same ones).
+SCENARIO = Path(__file__).resolve().parent.parent
 
 
 def sql(host, query: str, database: str = "platform", extra: str = "") -> str:
@@ -40,6 +46,21 @@ def as_app(host, query: str, sslmode: str = "prefer", password: str = APP_PASSWO
     """psql over TCP to the host's private address, as the platform's user."""
     dsn = f"host={address(host)} dbname=platform user=platform sslmode={sslmode}"
     return host.run(f"PGPASSWORD={password} psql -XAtq -v ON_ERROR_STOP=1 '{dsn}' -c '{query}'")
+
+
+def converge_again(*extra: str) -> subprocess.CompletedProcess:
+    """The scenario's converge once more, with extra arguments; stdout and stderr together."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "converge.yml", *extra],
+        cwd=SCENARIO,
+        env=os.environ
+        | {"ANSIBLE_INVENTORY": os.environ["MOLECULE_INVENTORY_FILE"], "ANSIBLE_NOCOLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 # ---- PostgreSQL --------------------------------------------------------------------------
@@ -78,6 +99,30 @@ def test_postgres_app_user_owns_its_database_and_may_create_tables(host):
         )
         == "t"
     )
+
+
+def test_postgres_runs_debians_own_major_for_the_release(host):
+    release = host.system_info.release.split(".")[0]
+    expected = {"12": "15", "13": "17"}[release]
+    assert (
+        host.file(f"/var/lib/postgresql/{expected}/main/PG_VERSION").content_string.strip()
+        == expected
+    )
+    assert sql(host, "SHOW server_version_num", "postgres")[:2] == expected
+
+
+def test_a_converge_to_another_major_is_refused_before_anything_changes(host):
+    # As on a host moved to a new Debian release in place: the data is of one
+    # major, postgres_version (its default follows the release) of another.
+    settings = host.file("/etc/postgresql").listdir()
+    result = converge_again("-e", "postgres_version=16")
+    print(result.stdout[-1500:])
+    assert result.returncode == 2
+    assert "cluster is PostgreSQL" in result.stdout
+    assert "postgres_version is 16" in result.stdout
+    assert "Nothing was changed." in result.stdout
+    assert host.file("/etc/postgresql").listdir() == settings
+    assert not host.package("postgresql-16").is_installed
 
 
 def test_postgres_is_sized_and_archives_wal(host):
