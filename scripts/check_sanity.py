@@ -84,7 +84,14 @@ def tree(artifact: Path, minor: str) -> Path:
     return path
 
 
-def bootstrap_pip(venv: Path) -> None:
+def home(minor: str) -> Path:
+    """The HOME of one ansible-core's run: ansible-test keeps its venvs under
+    ~/.ansible/test, named by their requirements, and two runs side by side
+    that make the same one race (one finds the other's half-made venv)."""
+    return WORK / "home" / minor
+
+
+def bootstrap_pip(venv: Path, minor: str) -> None:
     """Put the get-pip stand-in where ansible-test looks for its cached download."""
     source = (venv / "lib").glob(
         "python3.*/site-packages/ansible_test/_internal/python_requirements.py"
@@ -92,14 +99,20 @@ def bootstrap_pip(venv: Path) -> None:
     version = next(
         line.split("'")[1] for line in next(source).read_text().splitlines() if "pip='" in line
     )
-    cache = Path.home() / ".ansible" / "test" / "cache" / f"get_pip_{version.replace('.', '_')}.py"
+    cache = home(minor) / ".ansible" / "test" / "cache" / f"get_pip_{version.replace('.', '_')}.py"
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(GET_PIP)
 
 
 def sanity(minor: str, venv: Path, path: Path, search_path: str) -> tuple[bool, str]:
     """(clean?, what ansible-test said but its chatter) of one ansible-core's run."""
-    env = {"PATH": search_path, "HOME": str(Path.home()), "LC_ALL": "C.UTF-8"}
+    env = {
+        "PATH": search_path,
+        "HOME": str(home(minor)),
+        # pip's download cache is safe to share, and saves the index a round.
+        "PIP_CACHE_DIR": str(Path.home() / ".cache" / "pip"),
+        "LC_ALL": "C.UTF-8",
+    }
     started = time.monotonic()
     run = subprocess.run(  # nosec B603
         [str(venv / "bin" / "ansible-test"), "sanity", "--venv", "--color", "no"],
@@ -131,8 +144,8 @@ def main(argv: list[str]) -> int:
     artifact = build()
     # The venvs first, one by one (pip's output stays readable), then the runs.
     venvs = {minor: core_venv(minor) for minor in wanted}
-    for venv in venvs.values():
-        bootstrap_pip(venv)
+    for minor, venv in venvs.items():
+        bootstrap_pip(venv, minor)
     trees = {minor: tree(artifact, minor) for minor in wanted}
     search_path = target_path(WORK / "pythons")
     failed = []
