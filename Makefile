@@ -145,10 +145,45 @@ integration: site app-images
 stage-log-reset:
 	@mkdir -p .cache && : > $(SLIPWAY_STAGE_LOG) && rm -f .cache/junit-*.xml
 
-test: stage-log-reset test-fast app-test engine-test molecule deploy-e2e integration
-	@echo
-	@echo "make test: all stages passed. Seconds per stage:"
-	@awk -F'\t' '{ printf "  %-16s %8s s  %s\n", $$1, $$2, $$3 }' $(SLIPWAY_STAGE_LOG)
+# `make test` runs in three phases, after what the controller needs from apt
+# (test-setup: one apt at a time). In the first two, two lanes run side by
+# side, each lane's stages one after another, every line prefixed `[stage]`:
+#   1. test-fast (CPU-bound)  | the lab, its images, engine-test, app-test (mostly I/O)
+#   2. molecule (two lanes)   | site on the lab's hosts (neither times anything)
+#   3. deploy-e2e, then integration, alone: under load, they measure what users get
+# A lane's sub-make is told (-o) what was made before it, so that nothing (the
+# lab above all) is made twice at once.
+MADE_FIRST = -o venv -o docker
+MADE_IN_PHASE_1 = $(MADE_FIRST) -o lab -o app-images
+LANE = --no-print-directory -j1
+.PHONY: test-setup test-phase-1 test-phase-2 lane-fast lane-lab lane-molecule lane-site
+test-setup: venv docker
+	@$(STAGE) monitoring-tools scripts/ensure-monitoring-tools
+	@$(STAGE) test-servers scripts/ensure-test-servers
+test-phase-1: lane-fast lane-lab
+test-phase-2: lane-molecule lane-site
+lane-fast:
+	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_FIRST) test-fast
+lane-lab:
+	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_FIRST) app-images engine-test app-test
+lane-molecule:
+	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_IN_PHASE_1) molecule
+lane-site:
+	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_IN_PHASE_1) site
+
+test: stage-log-reset
+	@start=$$(date +%s); \
+	  $(MAKE) --no-print-directory test-setup \
+	  && $(MAKE) --no-print-directory -j2 test-phase-1 \
+	  && $(MAKE) --no-print-directory -j2 test-phase-2 \
+	  && $(MAKE) --no-print-directory $(MADE_IN_PHASE_1) -o site deploy-e2e integration; \
+	  rc=$$?; echo; \
+	  awk -F'\t' -v rc=$$rc -v wall=$$(( $$(date +%s) - start )) ' \
+	    BEGIN { print (rc ? "make test: FAILED." : "make test: all stages passed.") " Seconds per stage (two lanes at a time in phases 1 and 2):" } \
+	    { printf "  %-16s %8s s  %s\n", $$1, $$2, $$3; if ($$3 != "ok") bad = bad " " $$1 } \
+	    END { printf "  %-16s %8s s\n", "wall time", wall; if (bad) print "Failed:" bad " (the errors are printed again above each <== line)" }' \
+	    $(SLIPWAY_STAGE_LOG); \
+	  exit $$rc
 	@python scripts/junit_summary.py .cache/junit-unit.xml .cache/junit-engine.xml .cache/junit-app.xml .cache/junit-integration.xml
 
 # lab_timings runs last: it takes the lab down and up again, images and

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from xml.etree import ElementTree
 
@@ -129,6 +130,12 @@ def published_probe(scanner_image):
         "docker run -d --name slipway-firewall-probe -p 9100:8000 "
         f"registry:5000/{PROBE_IMAGE} python3 -m http.server 8000",
     )
+    # Scanned once it listens: a scan of a probe still starting says nothing of the policy.
+    listening = "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8000), 1)'"
+    deadline = time.monotonic() + 30
+    while app1.run(f"docker exec slipway-firewall-probe {listening}").rc != 0:
+        assert time.monotonic() < deadline, "the probe did not listen on 8000 within 30 s"
+        time.sleep(0.5)
     yield LAB_HOSTS["app1"]["lab_ip"]
     app1.run("docker rm -f slipway-firewall-probe")
     app1.run_expect([0], "systemctl start prometheus-node-exporter")
@@ -136,10 +143,16 @@ def published_probe(scanner_image):
 
 @pytest.mark.parametrize(("vantage", "state"), [("mon1", "open"), ("lb1", "filtered")])
 def test_docker_published_ports_obey_the_policy(scanner_image, published_probe, vantage, state):
-    # Docker DNATs published ports to the container: the forward chain applies the policy.
-    report, states = scan(scanner_image, vantage, [published_probe], ports="9100")
-    print(f"\n==== scan from {vantage} of a port Docker publishes on app1\n{report}")
-    assert states[published_probe].get(9100, "filtered") == state, report
+    """Docker DNATs published ports to the container: the forward chain applies the policy.
+    A dropped port stays dropped; a SYN lost on a loaded machine (nmap tries twice) is
+    asked again, up to three scans, before an allowed port is called filtered."""
+    for _ in range(3):
+        report, states = scan(scanner_image, vantage, [published_probe], ports="9100")
+        print(f"\n==== scan from {vantage} of a port Docker publishes on app1\n{report}")
+        seen = states[published_probe].get(9100, "filtered")
+        if seen != "filtered" or state == "filtered":
+            break
+    assert seen == state, report
 
 
 def test_the_controller_keeps_ssh_and_nothing_else_it_is_not_allowed(each_lab_host):
