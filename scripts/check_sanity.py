@@ -136,6 +136,27 @@ def sanity(minor: str, venv: Path, path: Path, search_path: str) -> tuple[bool, 
     return ok, "\n".join(said)
 
 
+# What pip says when the package index dropped a download: the run is made
+# again once (its half-made venvs removed), not failed on the network's behalf.
+NETWORK_ERRORS = (
+    "Connection reset by peer",
+    "Connection broken",
+    "ReadTimeoutError",
+    "Could not install packages due to an OSError",
+)
+
+
+def sanity_retried(minor: str, venv: Path, path: Path, search_path: str) -> tuple[bool, str]:
+    """sanity(), and once more when the package index failed it."""
+    ok, said = sanity(minor, venv, path, search_path)
+    if ok or not any(error in said for error in NETWORK_ERRORS):
+        return ok, said
+    shutil.rmtree(home(minor) / ".ansible" / "test" / "venv", ignore_errors=True)
+    again_ok, again = sanity(minor, venv, path, search_path)
+    note = f"ansible-core {minor}: the package index failed a download; sanity ran again"
+    return again_ok, f"{said}\n{note}\n{again}"
+
+
 def main(argv: list[str]) -> int:
     wanted = argv or list(CORES)
     unknown = [v for v in wanted if v not in CORES]
@@ -151,7 +172,7 @@ def main(argv: list[str]) -> int:
     failed = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         runs = {
-            pool.submit(sanity, minor, venvs[minor], trees[minor], search_path): minor
+            pool.submit(sanity_retried, minor, venvs[minor], trees[minor], search_path): minor
             for minor in wanted
         }
         for done in concurrent.futures.as_completed(runs):
