@@ -1,7 +1,7 @@
 # Slipway's entry points. Every target does its own set-up: a fresh clone needs
 # only python3, make and root (or sudo) for Docker Engine.
 #   make demo       the lab up, then the platform converged on it
-#   make test       everything CI runs (lint, unit, molecule, lab integration)
+#   make test       everything CI runs (lint, unit, molecule, lab integration), the fast tier beside the lab's build
 #   make test-fast  lint (ansible-test sanity under each supported ansible-core among it) + unit tests
 #                   (the plugins' under each ansible-core; the host code's under Python 3.8 to 3.13)
 #                   + what runs on hosts imported by Python 3.8 to 3.13
@@ -145,41 +145,37 @@ integration: site app-images
 stage-log-reset:
 	@mkdir -p .cache && : > $(SLIPWAY_STAGE_LOG) && rm -f .cache/junit-*.xml
 
-# `make test` runs in three phases, after what the controller needs from apt
-# (test-setup: one apt at a time). In the first two, two lanes run side by
-# side, each lane's stages one after another, every line prefixed `[stage]`:
-#   1. test-fast (CPU-bound)  | the lab, its images, engine-test, app-test (mostly I/O)
-#   2. molecule (two lanes)   | site on the lab's hosts (neither times anything)
-#   3. deploy-e2e, then integration, alone: under load, they measure what users get
+# `make test` runs in two phases, after what the controller needs from apt
+# (test-setup: one apt at a time):
+#   1. two lanes side by side, each lane's stages one after another, every line
+#      prefixed `[stage]`: test-fast (CPU-bound) | the lab, its images,
+#      engine-test, app-test (mostly I/O);
+#   2. molecule, site, deploy-e2e, integration, one after another. These are
+#      CPU-bound on 2 cores: molecule beside site (2026-12-03) took twice as
+#      long as each alone (app_stack 761 s, nginx_tls 790 s, site 1,059 s).
 # A lane's sub-make is told (-o) what was made before it, so that nothing (the
 # lab above all) is made twice at once.
 MADE_FIRST = -o venv -o docker
 MADE_IN_PHASE_1 = $(MADE_FIRST) -o lab -o app-images
 LANE = --no-print-directory -j1
-.PHONY: test-setup test-phase-1 test-phase-2 lane-fast lane-lab lane-molecule lane-site
+.PHONY: test-setup test-phase-1 lane-fast lane-lab
 test-setup: venv docker
 	@$(STAGE) monitoring-tools scripts/ensure-monitoring-tools
 	@$(STAGE) test-servers scripts/ensure-test-servers
 test-phase-1: lane-fast lane-lab
-test-phase-2: lane-molecule lane-site
 lane-fast:
 	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_FIRST) test-fast
 lane-lab:
 	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_FIRST) app-images engine-test app-test
-lane-molecule:
-	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_IN_PHASE_1) molecule
-lane-site:
-	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_IN_PHASE_1) site
 
 test: stage-log-reset
 	@start=$$(date +%s); \
 	  $(MAKE) --no-print-directory test-setup \
 	  && $(MAKE) --no-print-directory -j2 test-phase-1 \
-	  && $(MAKE) --no-print-directory -j2 test-phase-2 \
-	  && $(MAKE) --no-print-directory $(MADE_IN_PHASE_1) -o site deploy-e2e integration; \
+	  && $(MAKE) --no-print-directory $(MADE_IN_PHASE_1) molecule site deploy-e2e integration; \
 	  rc=$$?; echo; \
 	  awk -F'\t' -v rc=$$rc -v wall=$$(( $$(date +%s) - start )) ' \
-	    BEGIN { print (rc ? "make test: FAILED." : "make test: all stages passed.") " Seconds per stage (two lanes at a time in phases 1 and 2):" } \
+	    BEGIN { print (rc ? "make test: FAILED." : "make test: all stages passed.") " Seconds per stage (two lanes at a time in phase 1):" } \
 	    { printf "  %-16s %8s s  %s\n", $$1, $$2, $$3; if ($$3 != "ok") bad = bad " " $$1 } \
 	    END { printf "  %-16s %8s s\n", "wall time", wall; if (bad) print "Failed:" bad " (the errors are printed again above each <== line)" }' \
 	    $(SLIPWAY_STAGE_LOG); \
