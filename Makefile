@@ -31,6 +31,8 @@ export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 # scripts/stage appends each stage's time here; `make test` prints the table.
 export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
+# ... and a failed stage's error lines here; `make test` prints them last.
+export SLIPWAY_STAGE_ERRORS := $(CURDIR)/.cache/stage-errors.txt
 
 .PHONY: help venv docker lab lab-down demo site deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
 
@@ -143,7 +145,7 @@ integration: site app-images
 	@$(STAGE) integration pytest tests/integration --junitxml=.cache/junit-integration.xml
 
 stage-log-reset:
-	@mkdir -p .cache && : > $(SLIPWAY_STAGE_LOG) && rm -f .cache/junit-*.xml
+	@mkdir -p .cache && : > $(SLIPWAY_STAGE_LOG) && : > $(SLIPWAY_STAGE_ERRORS) && rm -f .cache/junit-*.xml
 
 # `make test` runs in two phases, after what the controller needs from apt
 # (test-setup: one apt at a time):
@@ -184,8 +186,9 @@ test: stage-log-reset
 	  awk -F'\t' -v rc=$$rc -v wall=$$(( $$(date +%s) - start )) ' \
 	    BEGIN { print (rc ? "make test: FAILED." : "make test: all stages passed.") " Seconds per stage (phase 1 runs its lanes side by side):" } \
 	    { printf "  %-16s %8s s  %s\n", $$1, $$2, $$3; if ($$3 != "ok") bad = bad " " $$1 } \
-	    END { printf "  %-16s %8s s\n", "wall time", wall; if (bad) print "Failed:" bad " (the errors are printed again above each <== line)" }' \
+	    END { printf "  %-16s %8s s\n", "wall time", wall; if (bad) print "Failed:" bad " (why, below; each also printed its errors above its <== line)" }' \
 	    $(SLIPWAY_STAGE_LOG); \
+	  if [ $$rc -ne 0 ]; then cat $(SLIPWAY_STAGE_ERRORS); fi; \
 	  exit $$rc
 	@python scripts/junit_summary.py .cache/junit-unit.xml .cache/junit-engine.xml .cache/junit-app.xml .cache/junit-integration.xml
 
