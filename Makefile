@@ -122,8 +122,8 @@ app-images: lab
 # named for it; SLIPWAY_MOLECULE_LANES=1 runs them one by one), longest first;
 # on Debian 13, and the db roles on Debian 12 too (db_debian12).
 # `deploy` drives the lab itself, so it runs after `make site` (deploy-e2e below).
-# (2026-12-03, two lanes: app_stack 375 s, nginx_tls 359, db_debian12 288, db 282,
-# monitoring 163, host_prep 146, docker_engine 111, apt_proxy 50.)
+# (2026-12-05, two lanes, alone: app_stack 263 s, nginx_tls 207, db_debian12 204,
+# db 196, monitoring 120, host_prep 98, docker_engine 72, apt_proxy 32.)
 SCENARIOS_LONGEST = app_stack nginx_tls db db_debian12 monitoring host_prep
 ROLE_SCENARIOS = $(SCENARIOS_LONGEST) $(filter-out deploy deploy_exits $(SCENARIOS_LONGEST),$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 molecule: lab app-images
