@@ -7,6 +7,7 @@ patch_module_args hands it); one runs it through `ansible localhost -m`.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -72,7 +73,8 @@ def test_a_target_that_never_gets_ready_times_out_quoting_its_answer(target, cap
         f"{target.url()} never passed 2 times in a row within 1 s: "
         'last 503 {"problems": ["schema behind: run migration 0002"]}'
     )
-    assert 0.9 < result["elapsed"] < 1.5
+    # It stops at the timeout: well under the 3 s a second timeout would take.
+    assert 0.9 < result["elapsed"] < 2.5
 
 
 def test_a_slow_target_breaks_the_latency_budget(target, capsys):
@@ -81,10 +83,15 @@ def test_a_slow_target_breaks_the_latency_budget(target, capsys):
         capsys, checks=[{"url": target.url()}], latency_p95_ms=100, soak=0.5, fail=False, **FAST
     )
     assert result["trigger"] == "performance_degradation"
-    assert result["reason"].startswith("p95 1")
-    assert "over the 100 ms budget: " in result["reason"]
-    assert "requests slower, more than chance allows" in result["reason"]
     assert result["p95_ms"] >= 150
+    # The figure is whatever this machine measured (205 and 247 ms were seen on a
+    # busy one): the phrase quotes the result's own p95, not a fixed number.
+    assert re.fullmatch(
+        r"p95 (\d+) ms over the 100 ms budget: (\d+) of \2 requests slower, "
+        r"more than chance allows \(p = [0-9.e-]+\)",
+        result["reason"],
+    )
+    assert result["reason"].startswith(f"p95 {result['p95_ms']:.0f} ms ")
 
 
 def test_bad_input_names_the_option(capsys):
