@@ -40,7 +40,9 @@ help:
 	@sed -n 's/^#   //p' Makefile
 
 # ---- Set-up -----------------------------------------------------------------
+# awx.awx comes from an older `ansible` wheel (ansible.cfg); instant when present.
 venv: $(STAMP)
+	@scripts/ensure-awx-collection
 $(STAMP): requirements.txt
 	@test -n "$(PYTHON)" || { echo "make: no controller Python (see the line above)"; exit 1; }
 	@# A venv of another Python (an older checkout's 3.11) is made again, not patched.
@@ -75,6 +77,7 @@ lint: venv
 	@$(STAGE) vermin vermin -q -t=3.8- --violations --no-tips plugins/modules plugins/module_utils roles tests/unit/plugins/modules tests/unit/plugins/module_utils tests/conftest.py tests/certs.py
 	@$(STAGE) bandit bandit -q -c pyproject.toml -r plugins scripts app roles
 	@$(STAGE) argument-specs python scripts/check_argument_specs.py
+	@$(STAGE) awx-objects python scripts/check_awx_objects.py
 	@$(STAGE) variable-docs python scripts/render_variable_docs.py --check
 	@$(STAGE) galaxy-importer python scripts/check_galaxy_import.py
 	@$(STAGE) ansible-lint ansible-lint --profile production

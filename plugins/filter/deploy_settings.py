@@ -55,6 +55,10 @@ options:
     description: The AWX user who launched the job, if any.
     type: str
     default: ''
+  environment:
+    description: The inventory's C(slipway_environment) (a release cannot be promoted from it).
+    type: str
+    default: ''
 """
 
 EXAMPLES = r"""
@@ -79,7 +83,7 @@ from ansible_collections.slipway.ops.plugins.plugin_utils._deploy_settings impor
 
 
 def deploy_settings(given, kind, release, app_hosts, validation_level="standard",
-                    fail_on=("critical",), job_id="", awx_user=""):  # fmt: skip
+                    fail_on=("critical",), job_id="", awx_user="", environment=""):  # fmt: skip
     return settle(
         dict(given or {}),
         kind=kind,
@@ -89,6 +93,7 @@ def deploy_settings(given, kind, release, app_hosts, validation_level="standard"
         fail_on=fail_on,
         job_id=str(job_id or ""),
         awx_user=str(awx_user or ""),
+        environment=str(environment or ""),
     )
 
 

@@ -34,6 +34,7 @@ FIELDS = (
     "reason",
     "canary",
     "watch",
+    "promotion",
 )
 MAX_FIELD = 200
 ANALYSES = tuple(vocabulary.ANALYSES)

@@ -25,8 +25,13 @@ from datetime import UTC, datetime
 
 from ansible_collections.slipway.ops.plugins.module_utils._route_traffic import parse_route
 
-RELEASE_PATTERN = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|sha256:[a-f0-9]{64})$")
+# A release: an image tag (Docker's limit, 128 characters) or a digest.
+RELEASE_MAX = 128
+RELEASE_PATTERN = re.compile(
+    rf"^([A-Za-z0-9_][A-Za-z0-9_.-]{{0,{RELEASE_MAX - 1}}}|sha256:[a-f0-9]{{64}})$"
+)
 SERIAL_PATTERN = re.compile(r"^([1-9][0-9]*|([1-9][0-9]?|100)%)$")
+ENVIRONMENT_PATTERN = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$")
 LEVELS = ("basic", "standard", "strict")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -131,6 +136,14 @@ def _text(pattern: re.Pattern, what: str):
         return value
 
     return check
+
+
+def _reason(value: object) -> str:
+    """A reason an operator writes for the record: empty, or a sentence (10 characters or more)."""
+    text = " ".join(value.split()) if isinstance(value, str) else None
+    if text is None or 0 < len(text) < 10:
+        raise Problem("empty, or a reason of 10 characters or more (it is recorded)")
+    return text
 
 
 def _non_empty(value: object) -> str:
@@ -355,6 +368,20 @@ INPUTS: tuple[Input, ...] = (
         "take the lock from a deploy that is dead; the break is recorded",
     ),
     Input(
+        "slipway_deploy_promote_from",
+        "promote_from",
+        "",
+        _text(ENVIRONMENT_PATTERN, "an environment's name (its slipway_environment), or empty"),
+        "deploy.yml: the environment a release must have shipped to first (audit log); empty: none",
+    ),
+    Input(
+        "slipway_deploy_promotion_override",
+        "promotion_override",
+        "",
+        _reason,
+        "deploy.yml: why this release may skip its promotion; recorded in the audit log",
+    ),
+    Input(
         "slipway_deploy_id",
         "id",
         None,
@@ -466,6 +493,7 @@ def settle(
     fail_on: object = ("critical",),
     job_id: str = "",
     awx_user: str = "",
+    environment: str = "",
     environ: Mapping[str, str] | None = None,
 ) -> dict:
     """The run's settings from the `slipway_deploy_*`/`slipway_rollback_*` variables given;
@@ -513,6 +541,11 @@ def settle(
         problems.append(
             f"slipway_deploy_canary_max_window must be at least slipway_deploy_canary_window "
             f"({settings['canary_window']}), got {settings['canary_max_window']}."
+        )
+    if environment and settings["promote_from"] == environment:
+        problems.append(
+            f"slipway_deploy_promote_from names this inventory's own environment ({environment}): "
+            "name the one before it (production's is staging), or leave it empty."
         )
     problems += _unknown(given)
     settings["problems"] = problems

@@ -22,10 +22,17 @@ import pytest
 
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 sys.path.insert(0, str(ROOT))
+# The collection as Ansible imports it (collections/ansible_collections/slipway/ops links here).
+sys.path.insert(0, str(ROOT / "collections"))
+
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import (  # noqa: E402
+    verify_log,
+)
 
 from tests.lab_deploy import (  # noqa: E402
     GOOD,
     OLD,
+    QUICK,
     active_alerts,
     analysis_verdicts,
     ansible_module,
@@ -37,6 +44,7 @@ from tests.lab_deploy import (  # noqa: E402
     in_rotation_after,
     lb_requests,
     ledgers,
+    lock_state,
     prometheus_values,
     rescue_timeline,
     restored_after,
@@ -294,6 +302,70 @@ def test_second_deploy_while_one_holds_the_lock_fails_at_once_naming_the_holder(
     finally:
         ansible_module("app1", "slipway.ops.release", "action=unlock deploy_id=held-by-test")
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
+
+
+def test_production_ships_only_what_staging_shipped_unless_forced_with_a_reason(
+    on_good, tmp_path, monkeypatch
+):
+    """The promotion rule from the command line, on an audit log of its own: the lab
+    plays production (slipway_deploy_promote_from=staging, as production's inventory
+    sets it) and staging in turn."""
+    audit = tmp_path / "audit"
+    monkeypatch.setenv("SLIPWAY_AUDIT_DIR", str(audit))
+    production = ["-e", "slipway_environment=production", *QUICK]
+    production += ["-e", "slipway_deploy_promote_from=staging"]
+    before = ledgers()
+
+    rc, out, seconds = deploy(OLD, *production)
+    said = " ".join(out.split())
+    assert rc != 0
+    assert (
+        f"of release {OLD} refused, nothing was changed (trigger: deployment_failure): production "
+        f"takes only releases promoted from staging, and release {OLD} has no successful deploy "
+        f"to staging on record. Ship it to staging first (ansible-playbook deploy.yml -i "
+        f"inventories/staging -e slipway_release={OLD})"
+    ) in said, out[-3000:]
+    assert seconds < 60
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+    assert ledgers() == before, "a refusal writes no ledger"
+    assert lock_state()["active"] is False
+
+    rc, out, _ = deploy(OLD, "-e", "slipway_environment=staging", *QUICK)
+    assert rc == 0, out[-3000:]
+    rc, out, _ = deploy(GOOD, *production)
+    assert rc != 0, "staging now runs OLD; GOOD was never shipped there in this log"
+    assert running_releases() == {"app1": OLD, "app2": OLD}
+
+    why = "hotfix for INC-1234: staging is down"
+    rc, out, _ = deploy(GOOD, *production, "-e", f"slipway_deploy_promotion_override='{why}'")
+    assert rc == 0, out[-3000:]
+    assert f"skips its promotion from staging (release {GOOD} has no successful deploy" in " ".join(
+        out.split()
+    )
+    assert running_releases() == {"app1": GOOD, "app2": GOOD}
+
+    rc, out, _ = deploy(OLD, *production)
+    assert rc == 0, out[-3000:]
+    assert running_releases() == {"app1": OLD, "app2": OLD}
+    assert lock_state()["active"] is False
+
+    report = verify_log(audit / "audit.jsonl")
+    assert report.ok, report.problems
+    outcomes = [deploy for _hash, deploy in report.deploys.values()]
+    said = [
+        (d["environment"], d["release"], d["outcome"], d.get("promotion", "")) for d in outcomes
+    ]
+    staging_id = outcomes[1]["id"]
+    assert said == [
+        ("production", OLD, "refused", ""),
+        ("staging", OLD, "success", ""),
+        ("production", GOOD, "refused", ""),
+        ("production", GOOD, "success", f"forced past staging: {why}"),
+        ("production", OLD, "success", f"from staging: {staging_id}"),
+    ]
+    assert outcomes[0]["reason"] == (
+        f"not promoted: release {OLD} has no successful deploy to staging on record"
+    )
 
 
 # ---- every way out of a run ends settled ----------------------------------

@@ -152,6 +152,33 @@ def test_the_holder_is_the_os_account_and_host_whatever_user_says(monkeypatch):
     assert awx.startswith("bob (AWX job 42) as ")
 
 
+def test_promotion_inputs_are_checked_before_the_lock():
+    assert settled()["promote_from"] == ""
+    given = {
+        "slipway_deploy_promote_from": "staging",
+        "slipway_deploy_promotion_override": "  hotfix\n for INC-1 ",
+    }
+    settings = settled(given, environment="production")
+    assert settings["problems"] == []
+    assert (settings["promote_from"], settings["promotion_override"]) == (
+        "staging",
+        "hotfix for INC-1",
+    )
+    bad = settled(
+        {
+            "slipway_deploy_promote_from": "production",
+            "slipway_deploy_promotion_override": "because",
+        },
+        environment="production",
+    )
+    assert bad["problems"] == [
+        "slipway_deploy_promotion_override must be empty, or a reason of 10 characters or more "
+        "(it is recorded), got 'because'.",
+        "slipway_deploy_promote_from names this inventory's own environment (production): "
+        "name the one before it (production's is staging), or leave it empty.",
+    ]
+
+
 def test_docs_deploy_lists_every_input_with_its_default():
     table = (ROOT / "docs" / "deploy.md").read_text()
     rows = dict(re.findall(r"^\| `([a-z_0-9]+)` \| ([^|]+) \|", table, re.MULTILINE))
@@ -159,4 +186,5 @@ def test_docs_deploy_lists_every_input_with_its_default():
         assert spec.variable in rows, f"docs/deploy.md has no row for {spec.variable}"
         if spec.default is not None:
             shown = str(spec.default).lower() if isinstance(spec.default, bool) else spec.default
-            assert f"`{shown}`" in rows[spec.variable], (spec.variable, rows[spec.variable])
+            said = "empty" if shown == "" else f"`{shown}`"
+            assert rows[spec.variable].startswith(said), (spec.variable, rows[spec.variable])
