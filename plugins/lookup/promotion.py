@@ -55,30 +55,10 @@ _raw:
       type: dict
 """
 
-from pathlib import Path
-
-from ansible import constants as C
 from ansible.errors import AnsibleLookupError
-from ansible.plugins.loader import callback_loader
 from ansible.plugins.lookup import LookupBase
+from ansible_collections.slipway.ops.plugins.plugin_utils._audit_location import audit_settings
 from ansible_collections.slipway.ops.plugins.plugin_utils._promotion import find
-
-AUDIT_CALLBACK = "slipway.ops.audit"
-
-
-def _audit_settings(variables) -> tuple[str, bytes | None]:
-    """The audit callback's dir and key, as the callback itself resolves them."""
-    callback = callback_loader.get(AUDIT_CALLBACK, class_only=True)
-    if callback is None:
-        raise AnsibleLookupError(f"the {AUDIT_CALLBACK} callback cannot be loaded")
-    options = C.config.get_plugin_options("callback", callback._load_name, variables=variables)
-    key = None
-    if options.get("key_file"):
-        try:
-            key = Path(options["key_file"]).expanduser().read_bytes().strip()
-        except OSError as error:
-            raise AnsibleLookupError(f"cannot read the audit key_file: {error}") from error
-    return str(Path(options["dir"]).expanduser()), key
 
 
 class LookupModule(LookupBase):
@@ -89,7 +69,7 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError(
                 "source: name the environment the release must have shipped to"
             )
-        directory, key = _audit_settings(variables)
+        directory, key = audit_settings(variables)
         if self.get_option("dir"):
             directory = self.get_option("dir")
         return [find(directory, str(term), source, key).as_dict() for term in terms]

@@ -18,6 +18,13 @@ deploys and are left out. Definitions, per environment, over a window of days:
   restored it); for failed and interrupted, finished_at to the next success
   (a deploy or a manual rollback).
 
+And two of Slipway's own, over the same window:
+
+- success ratio: successful deploys over every deploy asked for, refused ones
+  included (of the deploys an operator started, how many landed);
+- deploy time: the mean and the p95 (nearest rank) of started_at to
+  finished_at over the successful deploys.
+
 Only runs of kind `deploy` count as deploys in the window's figures. A run of
 kind `rollback` (rollback.yml) counts as a rollback, by trigger (`manual`
 unless named); one of kind `reconcile` (site.yml putting back what an
@@ -27,6 +34,7 @@ restores service after a failure.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -66,6 +74,9 @@ class EnvironmentFigures:
     lead_time: float | None = None
     change_failure_rate: float | None = None
     time_to_restore: float | None = None
+    success_ratio: float | None = None
+    duration_mean: float | None = None
+    duration_p95: float | None = None
 
 
 def figures(
@@ -113,6 +124,16 @@ def _window_figures(fig, history, since, window_days) -> None:
     successes = [(finished, d) for finished, d in recent if d["outcome"] == "success"]
     failures = [(finished, d) for finished, d in recent if d["outcome"] in FAILURES]
     fig.deploys_per_day = len(successes) / window_days
+    if recent:
+        fig.success_ratio = len(successes) / len(recent)
+    durations = sorted(
+        finished - started
+        for finished, d in successes
+        if (started := parse_time(d.get("started_at"))) is not None and started <= finished
+    )
+    if durations:
+        fig.duration_mean = statistics.fmean(durations)
+        fig.duration_p95 = durations[max(0, math.ceil(0.95 * len(durations)) - 1)]
     if successes or failures:
         fig.change_failure_rate = len(failures) / (len(successes) + len(failures))
     lead_times = [

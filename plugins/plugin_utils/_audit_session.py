@@ -330,6 +330,21 @@ class AuditSession:
                 "gauge",
                 f"Median time from a failed deploy to service restored, last {window} days.",
             ),
+            "success": Family(
+                "slipway_deploy_success_ratio",
+                "gauge",
+                f"Successful deploys over all deploys asked for (refused too), last {window} days.",
+            ),
+            "mean": Family(
+                "slipway_deploy_duration_mean_seconds",
+                "gauge",
+                f"Mean start-to-end time of the successful deploys, last {window} days.",
+            ),
+            "p95": Family(
+                "slipway_deploy_duration_p95_seconds",
+                "gauge",
+                f"p95 start-to-end time of the successful deploys, last {window} days.",
+            ),
         }
         for env, fig in sorted(by_env.items()):
             for outcome, count in sorted(fig.outcomes.items()):
@@ -347,6 +362,9 @@ class AuditSession:
                 ("lead", fig.lead_time),
                 ("cfr", fig.change_failure_rate),
                 ("ttr", fig.time_to_restore),
+                ("success", fig.success_ratio),
+                ("mean", fig.duration_mean),
+                ("p95", fig.duration_p95),
             ):
                 if value is not None:
                     fams[key].add(round(value, 6), environment=env)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,7 +26,16 @@ from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import ( 
 )
 
 from tests.awx_harness import Job, run_job, set_stats_of, task_results  # noqa: E402
-from tests.lab_deploy import GOOD, OLD, QUICK, ledgers, lock_state, running_releases  # noqa: E402
+from tests.lab_deploy import (  # noqa: E402
+    GOOD,
+    OLD,
+    QUICK,
+    ansible_env,
+    ledgers,
+    lock_state,
+    playbook_args,
+    running_releases,
+)
 
 # A survey answer that Ansible would run if it templated it: AWX marks answers unsafe.
 # The deploy's stages (_vocabulary.STAGES) a successful deploy reports, in order.
@@ -134,3 +144,22 @@ def test_awx_jobs_deploy_verify_and_roll_back_naming_the_user_and_job(audit, tmp
     assert (back["kind"], back["release"], back["outcome"]) == ("rollback", OLD, "success")
     assert (back["who"]["user"], back["who"]["awx_job_id"]) == ("bob", "4244")
     assert lock_state()["active"] is False
+
+    # The report for operators without AWX reads the same records.
+    done = subprocess.run(
+        [*playbook_args("report.yml", None), "-e", "slipway_report_last=4"],
+        cwd=ROOT,
+        env={**ansible_env(), "SLIPWAY_AUDIT_DIR": str(audit)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    said = " ".join(done.stdout.split())
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert f"app1 {OLD}" in said
+    assert f"app2 {OLD}" in said
+    assert f"development rollback {OLD}: success" in said
+    assert f"development deploy {GOOD}: success" in said
+    assert "by bob (rollback-" in said
+    assert f"development deploy {GOOD}: refused (deployment_failure)" in said
+    assert "development: success 50.0 %" in said, said[-1500:]

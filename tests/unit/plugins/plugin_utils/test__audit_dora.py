@@ -86,3 +86,23 @@ def test_figures_are_per_environment_and_absent_when_not_derivable():
     assert result["staging"].lead_time is None
     assert result["staging"].time_to_restore is None
     assert result["staging"].change_failure_rate == 0.0
+
+
+def test_success_ratio_counts_refusals_and_deploy_time_only_successes():
+    minutes = [2, 3, 4, 5, 30]  # successful deploys' start-to-end times
+    history = [
+        deploy("success", f"2030-01-1{n}T01:00:00Z", started_at=f"2030-01-1{n}T00:{60 - m:02d}:00Z")
+        for n, m in enumerate(minutes)
+    ]
+    history += [
+        deploy("refused", "2030-01-20T00:00:00Z", started_at="2030-01-20T00:00:00Z"),
+        deploy("rolled_back", "2030-01-21T02:00:00Z", started_at="2030-01-21T00:00:00Z"),
+        deploy("success", "2029-01-01T00:00:00Z", started_at="2028-12-31T00:00:00Z"),  # old
+    ]
+    fig = figures(history, NOW, window_days=30)["production"]
+    assert fig.success_ratio == pytest.approx(5 / 7)
+    assert fig.duration_mean == pytest.approx(sum(minutes) / 5 * 60)
+    assert fig.duration_p95 == pytest.approx(30 * 60)  # nearest rank: the 5th of 5
+    assert (
+        figures([deploy("refused", "2030-01-20T00:00:00Z")], NOW)["production"].duration_p95 is None
+    )
