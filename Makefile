@@ -6,7 +6,8 @@
 #                   (the plugins' under each ansible-core; the host code's under Python 3.8 to 3.13)
 #                   + what runs on hosts imported by Python 3.8 to 3.13
 #   make engine-test the unit tests that need Docker Engine and the lab's base image
-#   make deploy-e2e deploy.yml on the lab under load (good and bad releases)
+#   make deploy-e2e deploy.yml on the lab under load (good and bad releases), through AWX's runner and the EE
+#   make ee         build the execution environment (localhost/slipway/ee:<version>)
 #   make deploy-exits the other ways out of a deploy (fleet verification, fleet watch, lost host, failed rollback, killed controller)
 #   make app-test   the reference platform's tests (real PostgreSQL and Redis)
 #   make app-images build the platform's images (and the PostgreSQL and Redis stand-ins) into the lab registry
@@ -34,7 +35,7 @@ export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 # ... and a failed stage's error lines here; `make test` prints them last.
 export SLIPWAY_STAGE_ERRORS := $(CURDIR)/.cache/stage-errors.txt
 
-.PHONY: help venv docker lab lab-down demo site deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site ee deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -132,9 +133,15 @@ ROLE_SCENARIOS = $(SCENARIOS_LONGEST) $(filter-out deploy deploy_exits $(SCENARI
 molecule: lab app-images
 	@$(STAGE) molecule scripts/molecule-scenarios $(ROLE_SCENARIOS)
 
-# deploy.yml end to end on the lab under load: a good release, bad ones, the lock.
+# The execution environment (execution-environment.yml), built with no
+# registry and no network inside the build: localhost/slipway/ee:<version>.
+ee: lab
+	@$(STAGE) ee python scripts/build-ee
+
+# deploy.yml end to end on the lab under load: a good release, bad ones, the
+# lock; as AWX runs it (ansible-runner) and in the execution environment.
 # Before `integration`: its last test takes the lab down and brings it up blank.
-deploy-e2e: site app-images
+deploy-e2e: site app-images ee
 	@$(STAGE) deploy-e2e molecule test -s deploy
 
 # A failed fleet verification, a release the watch on the fleet fails, a host
@@ -154,7 +161,7 @@ stage-log-reset:
 # (test-setup: one apt at a time):
 #   1. two lanes side by side, every line prefixed `[stage]`: test-fast | the lab
 #      and its images, then two sub-lanes of their own: molecule | engine-test,
-#      app-test, site. One after another they left the 2 cores 30 % idle
+#      app-test, site, ee. One after another they left the 2 cores 30 % idle
 #      (2026-12-05: phase 1 68 % busy, molecule 70 %, site 73 %): most of their
 #      time is container boots, apt and the tests' waits.
 #   2. deploy-e2e, then integration, alone: the deploy's gates and canary judge
@@ -163,7 +170,7 @@ stage-log-reset:
 # lab above all) is made twice at once.
 MADE_FIRST = -o venv -o docker
 MADE_LAB = $(MADE_FIRST) -o lab -o app-images
-MADE_IN_PHASE_1 = $(MADE_LAB) -o site
+MADE_IN_PHASE_1 = $(MADE_LAB) -o site -o ee
 LANE = --no-print-directory -j1
 .PHONY: test-setup test-phase-1 lane-fast lane-lab lane-molecule lane-site
 test-setup: venv docker
@@ -178,7 +185,7 @@ lane-lab:
 lane-molecule:
 	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_LAB) molecule
 lane-site:
-	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_LAB) engine-test app-test site
+	@SLIPWAY_STAGE_PREFIX=1 $(MAKE) $(LANE) $(MADE_LAB) engine-test app-test site ee
 
 test: stage-log-reset
 	@start=$$(date +%s); \
