@@ -380,3 +380,13 @@ def assert_settled(output: str, releases: dict, outcome: str, drained: tuple = (
             assert ledger["history"][-1]["outcome"] != "in_progress", (host, ledger["history"][-3:])
     recorded = audit_outcome(run_id(output))
     assert recorded["outcome"] == outcome, recorded
+
+
+def audit_outcomes(audit_dir: Path) -> list[dict]:
+    """The deploy outcomes of an audit log, oldest first, from a log that verifies."""
+    # Imported here: the benchmark that shares this file runs without the collection's path.
+    from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import verify_log
+
+    report = verify_log(Path(audit_dir) / "audit.jsonl")
+    assert report.ok, report.problems
+    return [summary for _hash, summary in report.deploys.values()]

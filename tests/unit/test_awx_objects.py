@@ -56,6 +56,11 @@ def question(data, name: str, variable: str) -> dict:
     return next(q for q in spec if q["variable"] == variable)
 
 
+def asks(template_name: str, asked: str, **change):
+    """A change to one survey question of the data (the one asking for `asked`)."""
+    return lambda d: question(d, template_name, asked).update(**change)
+
+
 def test_the_objects_pass_every_check(data, specs):
     assert problems_of(data, specs) == []
     expanded = expand(
@@ -85,43 +90,31 @@ def test_the_script_says_so(data):
     ("change", "said"),
     [
         (
-            lambda d: question(d, "Slipway {env} deploy", "slipway_deploy_serial").update(
-                type="password"
-            ),
+            asks("Slipway {env} deploy", "slipway_deploy_serial", type="password"),
             "no password questions: AWX hands the answer to the playbook in clear",
         ),
         (
-            lambda d: question(d, "Slipway {env} deploy", "slipway_deploy_rollback_policy").update(
-                default="all"
-            ),
+            asks("Slipway {env} deploy", "slipway_deploy_rollback_policy", default="all"),
             "default ['all'] is not among the choices ['fleet', 'host']",
         ),
         (
-            lambda d: question(d, "Slipway {env} deploy", "slipway_deploy_serial").update(
-                min=5, max=4
-            ),
+            asks("Slipway {env} deploy", "slipway_deploy_serial", min=5, max=4),
             "min 5 is over max 4",
         ),
         (
-            lambda d: question(d, "Slipway {env} deploy", "slipway_deploy_serial").update(
-                default="12345"
-            ),
+            asks("Slipway {env} deploy", "slipway_deploy_serial", default="12345"),
             "default '12345' is outside min/max length",
         ),
         (
-            lambda d: question(d, "Slipway {env} deploy", "slipway_deploy_serial").update(
-                variable="slipway_release"
-            ),
+            asks("Slipway {env} deploy", "slipway_deploy_serial", variable="slipway_release"),
             "variable slipway_release is asked twice",
         ),
         (
-            lambda d: question(d, "Slipway {env} deploy", "slipway_release").update(max=64),
+            asks("Slipway {env} deploy", "slipway_release", max=64),
             "slipway_release's max must be 128, the longest release deploy.yml takes, got 64",
         ),
         (
-            lambda d: question(d, "Slipway {env} verify", "slipway_validation_level").update(
-                type="radio"
-            ),
+            asks("Slipway {env} verify", "slipway_validation_level", type="radio"),
             "type must be one of text, textarea, password, integer, float, multiplechoice, multi",
         ),
         (

@@ -10,27 +10,19 @@ starts and ends on OLD (test_deploy.py starts from there).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "collections"))
-
-from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import (  # noqa: E402
-    verify_log,
-)
-
-from tests.awx_harness import Job, run_job, set_stats_of, task_results  # noqa: E402
-from tests.lab_deploy import (  # noqa: E402
+from tests.awx_harness import Job, run_job, set_stats_of, task_results
+from tests.lab_deploy import (
     GOOD,
     OLD,
     QUICK,
+    ROOT,
     ansible_env,
+    audit_outcomes,
     ledgers,
     lock_state,
     playbook_args,
@@ -59,12 +51,6 @@ def as_awx(monkeypatch):
     monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
 
 
-def deploy_outcomes(audit: Path) -> list[dict]:
-    report = verify_log(audit / "audit.jsonl")
-    assert report.ok, report.problems
-    return [summary for _hash, summary in report.deploys.values()]
-
-
 def test_awx_jobs_deploy_verify_and_roll_back_naming_the_user_and_job(audit, tmp_path):
     assert set(running_releases().values()) == {OLD}
     injected = {"SLIPWAY_AUDIT_DIR": str(audit)}  # what the deploy secrets credential injects
@@ -83,7 +69,7 @@ def test_awx_jobs_deploy_verify_and_roll_back_naming_the_user_and_job(audit, tmp
     assert f"development takes only releases promoted from staging, and release {GOOD} has" in said
     assert running_releases() == {"app1": OLD, "app2": OLD}
     assert lock_state()["active"] is False
-    first = deploy_outcomes(audit)[-1]
+    first = audit_outcomes(audit)[-1]
     assert (first["outcome"], first["who"]["awx_job_id"]) == ("refused", "4241")
 
     deploy = run_job(
@@ -118,14 +104,14 @@ def test_awx_jobs_deploy_verify_and_roll_back_naming_the_user_and_job(audit, tmp
         assert all(e["who"].startswith("alice (AWX job 4242)") for e in mine), host
 
     # The audit log names the AWX user and job, and keeps the survey's Jinja as text.
-    shipped = deploy_outcomes(audit)[-1]
+    shipped = audit_outcomes(audit)[-1]
     assert (shipped["release"], shipped["outcome"]) == (GOOD, "success")
     assert shipped["who"]["source"] == "awx"
     assert shipped["who"]["user"] == "alice"
     assert shipped["who"]["awx_job_id"] == "4242"
     assert shipped["who"]["awx_job_template"] == "Slipway development deploy"
     assert shipped["promotion"] == f"forced past staging: {JINJA}"
-    assert "root says staging is down" not in json.dumps(deploy_outcomes(audit))
+    assert "root says staging is down" not in json.dumps(audit_outcomes(audit))
 
     verify = run_job(
         tmp_path, Job(4243, "Slipway development verify"), "verify.yml", injected_env=injected
@@ -140,7 +126,7 @@ def test_awx_jobs_deploy_verify_and_roll_back_naming_the_user_and_job(audit, tmp
     )
     assert (rollback.status, rollback.rc) == ("successful", 0), rollback.stdout[-4000:]
     assert running_releases() == {"app1": OLD, "app2": OLD}
-    back = deploy_outcomes(audit)[-1]
+    back = audit_outcomes(audit)[-1]
     assert (back["kind"], back["release"], back["outcome"]) == ("rollback", OLD, "success")
     assert (back["who"]["user"], back["who"]["awx_job_id"]) == ("bob", "4244")
     assert lock_state()["active"] is False

@@ -13,29 +13,18 @@ asserted: the targets are the benchmark's (tests/bench/deploy_faults.py).
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-sys.path.insert(0, str(ROOT))
-# The collection as Ansible imports it (collections/ansible_collections/slipway/ops links here).
-sys.path.insert(0, str(ROOT / "collections"))
-
-from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import (  # noqa: E402
-    verify_log,
-)
-
-from tests.lab_deploy import (  # noqa: E402
+from tests.lab_deploy import (
     GOOD,
     OLD,
     QUICK,
     active_alerts,
     analysis_verdicts,
     ansible_module,
+    audit_outcomes,
     canary_look_lines,
     canary_looks,
     deploy,
@@ -52,7 +41,7 @@ from tests.lab_deploy import (  # noqa: E402
     watches,
     weights_at_lbs,
 )
-from tests.lab_load import LbLoad, lab_api_key  # noqa: E402
+from tests.lab_load import LbLoad, lab_api_key
 
 # The canary's share of the requests at the default weight, two app hosts: 25 / (25 + 100).
 CANARY_SHARE = 0.2
@@ -349,9 +338,7 @@ def test_production_ships_only_what_staging_shipped_unless_forced_with_a_reason(
     assert running_releases() == {"app1": OLD, "app2": OLD}
     assert lock_state()["active"] is False
 
-    report = verify_log(audit / "audit.jsonl")
-    assert report.ok, report.problems
-    outcomes = [deploy for _hash, deploy in report.deploys.values()]
+    outcomes = audit_outcomes(audit)
     said = [
         (d["environment"], d["release"], d["outcome"], d.get("promotion", "")) for d in outcomes
     ]

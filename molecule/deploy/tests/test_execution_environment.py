@@ -9,15 +9,18 @@ project. The fleet ends on the release it started on.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
-sys.path.insert(0, str(ROOT))
-
-from tests.lab_deploy import GOOD, OLD, QUICK, ansible_env, lock_state, playbook, running_releases  # noqa: E402
+from tests.lab_deploy import (
+    GOOD,
+    OLD,
+    QUICK,
+    ROOT,
+    ansible_env,
+    lock_state,
+    playbook,
+    running_releases,
+)
 
 NAVIGATOR = ROOT / ".cache" / "ee-tools" / "bin" / "ansible-navigator"
 VERSION = (ROOT / "galaxy.yml").read_text().split("\nversion:", 1)[1].split()[0]
