@@ -86,12 +86,14 @@ def test_a_slow_target_breaks_the_latency_budget(target, capsys):
     assert result["p95_ms"] >= 150
     # The figure is whatever this machine measured (205 and 247 ms were seen on a
     # busy one): the phrase quotes the result's own p95, not a fixed number.
-    assert re.fullmatch(
+    said = re.fullmatch(
         r"p95 (\d+) ms over the 100 ms budget: (\d+) of \2 requests slower, "
         r"more than chance allows \(p = [0-9.e-]+\)",
         result["reason"],
     )
-    assert result["reason"].startswith(f"p95 {result['p95_ms']:.0f} ms ")
+    assert said, result["reason"]
+    # The same p95: the phrase rounds it to the ms, p95_ms to a tenth (151 and 151.5 seen).
+    assert abs(int(said[1]) - result["p95_ms"]) <= 0.55
 
 
 def test_bad_input_names_the_option(capsys):
