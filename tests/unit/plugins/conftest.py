@@ -66,12 +66,15 @@ class ScriptedTarget:
     Each GET takes the next step of the script and the last step repeats. A step
     is (status, body) or (status, body, delay in seconds); the step "close"
     drops the connection without answering. die() closes the listening socket
-    (connection refused from then on); die(after=s) does so s seconds later.
+    (connection refused from then on); die(after_hits=n) does so once the n-th
+    request is answered: a point in the client's own sequence, which no clock and
+    no load on the machine can move.
     """
 
     def __init__(self):
         self.steps: list = [(200, '{"status": "ok"}')]
         self.hits: list[tuple[str, dict]] = []
+        self.die_after_hits = 0
         self._lock = threading.Lock()
         target = self
 
@@ -94,6 +97,9 @@ class ScriptedTarget:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                self.wfile.flush()
+                if target.die_after_hits and len(target.hits) == target.die_after_hits:
+                    threading.Thread(target=target.die, daemon=True).start()
 
             def log_message(self, *args):
                 pass
@@ -112,11 +118,9 @@ class ScriptedTarget:
             self.hits = []
         return self
 
-    def die(self, after: float = 0.0) -> None:
-        if after:
-            timer = threading.Timer(after, self.die)
-            timer.daemon = True
-            timer.start()
+    def die(self, after_hits: int = 0) -> None:
+        if after_hits:
+            self.die_after_hits = after_hits
             return
         self.server.shutdown()
         self.server.server_close()
