@@ -353,6 +353,9 @@ def test_production_ships_only_what_staging_shipped_unless_forced_with_a_reason(
     assert outcomes[0]["reason"] == (
         f"not promoted: release {OLD} has no successful deploy to staging on record"
     )
+    # The scenario leaves the fleet on GOOD, the lab's release, for what runs after it
+    # (the execution environment's test, then integration's lab checks).
+    fleet_on(GOOD)
 
 
 # ---- every way out of a run ends settled ----------------------------------
