@@ -17,8 +17,8 @@ from tests.lab_deploy import (
     QUICK,
     ROOT,
     ansible_env,
+    fleet_on,
     lock_state,
-    playbook,
     running_releases,
 )
 
@@ -57,6 +57,6 @@ def test_a_release_ships_from_inside_the_execution_environment(tmp_path):
     last = json.loads(index[-1])
     assert (last["release"], last["outcome"]) == (target, "success")
 
-    rc, out, _ = playbook("rollback.yml", None, *QUICK)
-    assert rc == 0, out[-3000:]
-    assert set(running_releases().values()) == {start}
+    # Back with a deploy, not a rollback: the ledgers end as the scenario always left
+    # them (current GOOD, previous OLD), which integration's verify checks rely on.
+    fleet_on(start)
