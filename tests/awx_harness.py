@@ -15,7 +15,6 @@ inventory source imports it, not the JSON AWX renders from its database.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +29,15 @@ class Unsafe(str):
     """A value AWX marks unsafe (a survey answer): written as `!unsafe`."""
 
 
+class _Dumper(yaml.SafeDumper):
+    """AWX's extravars writer: Unsafe values tagged !unsafe (PyYAML's own dumper untouched)."""
+
+
 def _unsafe(dumper, value):
     return dumper.represent_scalar("!unsafe", str(value))
 
 
-yaml.SafeDumper.add_representer(Unsafe, _unsafe)
+_Dumper.add_representer(Unsafe, _unsafe)
 
 
 @dataclass
@@ -89,7 +92,7 @@ def run_job(
     (private / "env").mkdir(parents=True)
     extravars = {**(extra_vars or {}), **job.meta()}
     extravars.update({name: Unsafe(value) for name, value in (survey or {}).items()})
-    (private / "env" / "extravars").write_text(yaml.safe_dump(extravars))
+    (private / "env" / "extravars").write_text(yaml.dump(extravars, Dumper=_Dumper))
     envvars = {
         "JOB_ID": str(job.id),
         "INVENTORY_ID": "2",
@@ -136,7 +139,3 @@ def task_results(events: list[dict], task: str) -> list[dict]:
         if event.get("event") == "runner_on_ok"
         and (event.get("event_data") or {}).get("task") == task
     ]
-
-
-def dumps(value) -> str:
-    return json.dumps(value, indent=1, default=str)[:3000]

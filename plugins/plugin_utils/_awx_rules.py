@@ -31,7 +31,7 @@ def _choices(question: dict) -> list[str]:
     return [str(c) for c in choices or []]
 
 
-def _number_bounds(where: str, question: dict, problems: list[str], cast) -> None:
+def _number_bounds(where: str, question: dict, problems: list[str], cast) -> dict:
     bounds = {}
     for bound in ("min", "max"):
         if question.get(bound) is not None:
