@@ -35,7 +35,7 @@ export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 # ... and a failed stage's error lines here; `make test` prints them last.
 export SLIPWAY_STAGE_ERRORS := $(CURDIR)/.cache/stage-errors.txt
 
-.PHONY: help venv docker lab lab-down demo site ee deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site ee deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy bench-speed lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -222,6 +222,13 @@ bench-db: lab
 # the naive `compose up -d` side by side (about 25 min).
 bench-deploy: site app-images
 	@$(STAGE) bench-deploy python tests/bench/deploy_faults.py
+
+# What Slipway adds to a deploy (wall time over its lower bound, overhead and
+# controller CPU per host, under load) and site.yml with nothing to change,
+# median of 3 against their targets (about 30 min). COMPARE=<checkout> runs
+# that checkout's deploys in turn with these, side by side.
+bench-speed: site app-images
+	@$(STAGE) bench-speed python tests/bench/deploy_speed.py $(if $(COMPARE),--compare $(COMPARE))
 
 # The audit callback's overhead alone, on a lab that is already up.
 bench-audit: venv

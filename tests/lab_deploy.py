@@ -6,12 +6,15 @@ benchmark (tests/bench/deploy_faults.py).
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -25,10 +28,18 @@ PROMETHEUS = "http://127.0.0.1:19090"
 ALERTMANAGER = "http://127.0.0.1:19093"
 
 
-def ansible_env() -> dict[str, str]:
+def plugin_utils(name: str):
+    """A module of the collection's plugin_utils, this checkout's (collections/ links to it)."""
+    if str(ROOT / "collections") not in sys.path:
+        sys.path.insert(0, str(ROOT / "collections"))
+    return importlib.import_module(f"ansible_collections.slipway.ops.plugins.plugin_utils.{name}")
+
+
+def ansible_env(root: Path = ROOT) -> dict[str, str]:
+    """The environment of a run from the checkout at `root` (its ansible.cfg and venv)."""
     env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
-    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
+    env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
+    env["PATH"] = f"{root / '.venv' / 'bin'}:{env['PATH']}"
     env["ANSIBLE_FORCE_COLOR"] = "false"
     # The audit callback pushes each run's metrics to the inventory's
     # Pushgateway (slipway_audit_pushgateway_url: mon1's) with nothing set here.
@@ -74,14 +85,17 @@ def finish_playbook(proc: subprocess.Popen, timeout: float = 1800) -> tuple[int,
         return rc, proc.log.read()  # type: ignore[attr-defined]
 
 
-def playbook(name: str, release: str | None, *extra: str) -> tuple[int, str, float]:
-    """Run `ansible-playbook NAME -i inventories/dev [-e slipway_release=R] EXTRA`."""
+def playbook(
+    name: str, release: str | None, *extra: str, root: Path = ROOT
+) -> tuple[int, str, float]:
+    """Run `ansible-playbook NAME -i inventories/dev [-e slipway_release=R] EXTRA` from the
+    checkout at `root` (this one unless a benchmark compares another)."""
     args = playbook_args(name, release, *extra)
     started = time.monotonic()
     done = subprocess.run(
         args,
-        cwd=ROOT,
-        env=ansible_env(),
+        cwd=root,
+        env=ansible_env(root),
         capture_output=True,
         text=True,
         timeout=1800,
@@ -384,9 +398,73 @@ def assert_settled(output: str, releases: dict, outcome: str, drained: tuple = (
 
 def audit_outcomes(audit_dir: Path) -> list[dict]:
     """The deploy outcomes of an audit log, oldest first, from a log that verifies."""
-    # Imported here: the benchmark that shares this file runs without the collection's path.
-    from ansible_collections.slipway.ops.plugins.plugin_utils._audit_chain import verify_log
+    verify_log = plugin_utils("_audit_chain").verify_log
 
     report = verify_log(Path(audit_dir) / "audit.jsonl")
     assert report.ok, report.problems
     return [summary for _hash, summary in report.deploys.values()]
+
+
+def policy_waits(hosts: int, **settings: int) -> int:
+    """Seconds a good deploy waits by policy (docs/deploy.md), serial 1, canary on, with
+    deploy.yml's defaults (_deploy_settings.INPUTS) unless a setting is given: each
+    batch's soak, the canary's window, a watch on each later host, and the watch on the
+    fleet at the end (the fleet soak within it)."""
+    inputs = plugin_utils("_deploy_settings").INPUTS
+    policy = {i.setting: i.default for i in inputs} | settings
+    return (
+        policy["soak"] * hosts
+        + policy["canary_window"]
+        + policy["watch_window"] * (hosts - 1)
+        + max(policy["watch_window"], policy["fleet_soak"])
+    )
+
+
+class BootWatch:
+    """Poll each app host's own API (its published port) every 0.1 s during a deploy.
+
+    A host's boot-to-ready is the gap between the last answer of the release
+    it left and the first time the new release answers /ready: container stop,
+    start and the release's boot, without anything the deploy adds around it.
+    """
+
+    def __init__(self, release: str) -> None:
+        self.release = release
+        self.last_old: dict[str, float] = {}
+        self.first_new: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BootWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _answer(self, port: int) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=1) as reply:
+                release = json.load(reply)["release"]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1):
+                return release
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for host, port in APP_PORTS.items():
+                answer, now = self._answer(port), time.monotonic()
+                if answer is not None and answer != self.release and host not in self.first_new:
+                    self.last_old[host] = now
+                elif answer == self.release:
+                    self.first_new.setdefault(host, now)
+            time.sleep(0.1)
+
+    def boot_to_ready(self) -> dict[str, float]:
+        return {
+            host: round(self.first_new[host] - self.last_old[host], 1)
+            for host in APP_PORTS
+            if host in self.first_new and host in self.last_old
+        }

@@ -247,3 +247,56 @@ class LbLoad:
                 if status != "succeeded":
                     lost.append((task_id, status))
         return lost
+
+
+# Seconds of load before a deploy starts: the watch's baseline is the traffic before it.
+WARM_UP = 30
+
+
+class Clients:
+    """Both clients' load for the `with` block (a new connection per request, and 8 kept
+    alive, as an SDK's pool does), after WARM_UP s of it; their reports and lost tasks."""
+
+    def __init__(self, key: str, fresh: bool = True) -> None:
+        """fresh=False: the kept-alive client alone."""
+        self.fresh = LbLoad(key) if fresh else None
+        self.kept = LbLoad(key, keepalive=8)
+
+    def __enter__(self) -> Clients:
+        for client in self._clients():
+            client.start()
+        time.sleep(WARM_UP)
+        return self
+
+    def _clients(self) -> list[LbLoad]:
+        return [c for c in (self.fresh, self.kept) if c is not None]
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if not self.kept.report.seconds:
+            for client in self._clients():
+                client.stop()
+
+    @property
+    def failed(self) -> dict[str, int]:
+        names = {"new_connection": self.fresh, "kept_alive": self.kept}
+        return {name: c.report.failed for name, c in names.items() if c is not None}
+
+    @property
+    def requests(self) -> int:
+        return sum(c.report.requests for c in self._clients())
+
+    @property
+    def seconds(self) -> float:
+        return self.kept.report.seconds
+
+    def lost_tasks(self) -> list:
+        return [task for c in self._clients() for task in c.lost_tasks()]
+
+    def summary(self) -> str:
+        kept = f"kept-alive client {self.kept.report.summary()}"
+        if self.fresh is None:
+            return kept
+        return f"new-connection client {self.fresh.report.summary()}; {kept}"

@@ -251,7 +251,9 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._task_started[task._uuid] = time.time()
 
-    v2_playbook_on_handler_task_start = v2_playbook_on_task_start
+    # Ansible calls it with the task alone.
+    def v2_playbook_on_handler_task_start(self, task):
+        self._task_started[task._uuid] = time.time()
 
     def v2_runner_on_start(self, host, task):
         self._host_started[(task._uuid, host.get_name())] = time.time()

@@ -84,6 +84,75 @@ def in_flight(answer: dict, names: list[str]) -> dict[str, int]:
     }
 
 
+def read_json(path: Path, empty):
+    """The JSON a state file holds, or `empty` when there is no file."""
+    text = read(path)
+    return json.loads(text) if text else empty
+
+
+def plan(
+    *,
+    backend: str,
+    state: str,
+    weight: int,
+    force: bool,
+    recorded: dict | None,
+    drained_now: list[str],
+    weights_now: dict[str, int],
+) -> tuple[list[str], dict[str, int]]:
+    """The drained list and the reduced weights once `backend` is drained (state `drained`) or
+    back in rotation at `weight` (state `in_rotation`), from the load balancer's own record of
+    its backends (`recorded`, backends.json: None when the role never converged it) and its
+    state now. Raises RotationFailed, changing nothing, with failure `unconverged`, `unknown`
+    (not one of its backends), or `last` (a drain that leaves no backend in rotation, unless
+    `force`)."""
+    if recorded is None:
+        raise RotationFailed("unconverged", "no record of the backends: the role never ran here")
+    names = [b["name"] for b in recorded.get("backends", [])]
+    if backend not in names:
+        raise RotationFailed("unknown", f"{backend} is not one of the backends {names}")
+    others = {n: int(w) for n, w in weights_now.items() if n != backend}
+    if state == "drained":
+        serving = [n for n in names if n not in drained_now and n != backend]
+        if not serving and not force:
+            raise RotationFailed("last", f"draining {backend} leaves no backend in rotation")
+        return sorted(set(drained_now) | {backend}), others
+    drained = sorted(set(drained_now) - {backend})
+    return drained, others | ({backend: int(weight)} if int(weight) < FULL_WEIGHT else {})
+
+
+def backend_url(recorded: dict, backend: str, path: str) -> str:
+    """Where the load balancer reaches `backend` on `path` (backends.json's address and port)."""
+    entry = next(b for b in recorded["backends"] if b["name"] == backend)
+    address = entry["address"]
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{entry.get('port', recorded.get('default_port'))}{path}"
+
+
+def wait_ready(
+    url: str,
+    timeout: float,
+    get: Callable[[str], int],
+    sleep: Callable[[float], None] = time.sleep,
+    interval: float = 2.0,
+) -> float:
+    """Ask `url` until it answers 200 (`get` returns the status, raises OSError when nothing
+    answers); the seconds it took. Raises RotationFailed `not_ready` after `timeout` s, saying
+    what the last try got."""
+    started = time.monotonic()
+    while True:
+        try:
+            status = get(url)
+            last = f"HTTP {status}"
+        except OSError as err:
+            status, last = None, str(err)
+        if status == 200:
+            return round(time.monotonic() - started, 2)
+        if time.monotonic() - started >= timeout:
+            raise RotationFailed("not_ready", f"{url} answered {last}")
+        sleep(interval)
+
+
 def apply(
     *,
     drained: list[str],

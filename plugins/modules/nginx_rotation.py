@@ -21,6 +21,11 @@ description:
   - With O(wait_in_flight), it returns only once the newly drained backends hold no request in
     flight; after O(timeout) seconds it fails with RV(failure=in_flight), naming them.
   - Nothing changes when the drained list and the weights are the ones asked for.
+  - Given O(backend) and O(state) instead of O(drained), it works the change out from the load
+    balancer's own files (O(backends_file), O(drained_file), O(weights_file)) and refuses, with
+    nothing changed, a backend the load balancer does not know or a drain that leaves no backend
+    in rotation; before putting a drained backend back it asks it for O(ready_path) from the load
+    balancer. One call, one round trip to the load balancer, for what a deploy does per host.
   - The role C(slipway.ops.nginx_tls) calls it from C(tasks_from) C(drain.yml) and C(undrain.yml).
 author: Slipway maintainers (@slipway-ops)
 attributes:
@@ -32,10 +37,43 @@ attributes:
     support: full
 options:
   drained:
-    description: The backends (inventory names) out of rotation after the change.
+    description:
+      - The backends (inventory names) out of rotation after the change.
+      - Exactly one of O(drained) and O(backend) is given.
     type: list
     elements: str
-    required: true
+  backend:
+    description: The one backend to take out of rotation or to put back (O(state)).
+    type: str
+  state:
+    description:
+      - With O(backend), V(drained) takes it out of rotation, V(in_rotation) puts it back at
+        O(weight).
+    type: str
+    choices: [drained, in_rotation]
+  weight:
+    description: With O(state=in_rotation), its weight, a percentage of a full backend's (1-100).
+    type: int
+    default: 100
+  backends_file:
+    description:
+      - The role's record of the load balancer's backends (names, addresses, ports); needed
+        with O(backend).
+    type: path
+  force:
+    description: With O(state=drained), drain it even when no other backend stays in rotation.
+    type: bool
+    default: false
+  ready_path:
+    description:
+      - With O(state=in_rotation), a drained backend must answer 200 on this path, asked from
+        the load balancer, before it is put back; empty asks nothing.
+    type: str
+    default: ""
+  ready_timeout:
+    description: Seconds to wait for that answer (a try every 2 s, each of up to 5 s).
+    type: int
+    default: 60
   drained_file:
     description: The JSON list of drained backends the role keeps on the load balancer.
     type: path
@@ -73,6 +111,16 @@ EXAMPLES = r"""
     control_url: http://127.0.0.1:8081/slipway/rotation
     wait_in_flight: true
     timeout: 120
+
+- name: Put app2 back at a quarter of a full backend's weight, once it answers /ready
+  slipway.ops.nginx_rotation:
+    backend: app2
+    state: in_rotation
+    weight: 25
+    backends_file: /var/lib/slipway/nginx_tls/backends.json
+    drained_file: /var/lib/slipway/nginx_tls/drained.json
+    weights_file: /var/lib/slipway/nginx_tls/weights.json
+    ready_path: /ready
 """
 
 RETURN = r"""
@@ -104,23 +152,50 @@ in_flight:
   type: dict
   sample: {app2: 1}
 failure:
-  description: On failure, the step that failed, V(control) or V(in_flight).
+  description:
+    - On failure, why; V(control) or V(in_flight) after the change was tried; with O(backend),
+      before any change, V(unconverged) (no O(backends_file)), V(unknown) (not one of its
+      backends), V(last) (no backend would stay in rotation) or V(not_ready) (it did not answer
+      O(ready_path)).
   returned: failure
   type: str
+ready_after:
+  description: With O(ready_path), the seconds the backend took to answer it with 200.
+  returned: when the backend was asked
+  type: float
+  sample: 0.3
+backends:
+  description: With O(backend), the load balancer's backends (their names), from O(backends_file).
+  returned: when O(backends_file) was read
+  type: list
+  elements: str
+  sample: [app1, app2]
 """
 
 import json
 from pathlib import Path
+from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible_collections.slipway.ops.plugins.module_utils._nginx_rotation import (
     RotationFailed,
     apply,
+    backend_url,
+    plan,
+    read_json,
+    wait_ready,
 )
 
 ARGUMENT_SPEC = {
-    "drained": {"type": "list", "elements": "str", "required": True},
+    "drained": {"type": "list", "elements": "str"},
+    "backend": {"type": "str"},
+    "state": {"type": "str", "choices": ["drained", "in_rotation"]},
+    "weight": {"type": "int", "default": 100},
+    "backends_file": {"type": "path"},
+    "force": {"type": "bool", "default": False},
+    "ready_path": {"type": "str", "default": ""},
+    "ready_timeout": {"type": "int", "default": 60},
     "drained_file": {"type": "path", "required": True},
     "weights": {"type": "dict", "default": {}},
     "weights_file": {"type": "path", "required": True},
@@ -130,9 +205,54 @@ ARGUMENT_SPEC = {
 }
 
 
+def _status(url):
+    try:
+        return open_url(url, method="GET", timeout=5).getcode()
+    except HTTPError as err:
+        return err.code
+
+
+def _target(module, p):
+    """The drained list and weights asked for: as given, or worked out for one backend."""
+    if p["drained"] is not None:
+        return p["drained"], {str(k): int(v) for k, v in p["weights"].items()}, {}
+    recorded = read_json(Path(p["backends_file"]), None)
+    drained_now = sorted(read_json(Path(p["drained_file"]), []))
+    known = {
+        "backends": [b["name"] for b in (recorded or {}).get("backends", [])],
+        "previous": drained_now,
+    }
+    try:
+        drained, weights = plan(
+            backend=p["backend"],
+            state=p["state"],
+            weight=p["weight"],
+            force=p["force"],
+            recorded=recorded,
+            drained_now=drained_now,
+            weights_now=read_json(Path(p["weights_file"]), {}),
+        )
+        if p["state"] == "in_rotation" and p["ready_path"] and p["backend"] in drained_now:
+            known["ready_after"] = wait_ready(
+                backend_url(recorded, p["backend"], p["ready_path"]), p["ready_timeout"], _status
+            )
+    except RotationFailed as err:
+        module.fail_json(msg=str(err), failure=err.failure, changed=False, **known)
+    return drained, weights, known
+
+
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_one_of=[("drained", "backend")],
+        mutually_exclusive=[("drained", "backend")],
+        required_by={"backend": ("backends_file", "state")},
+    )
     p = module.params
+    if p["backend"] is not None and not 1 <= p["weight"] <= 100:
+        module.fail_json(msg=f"weight must be a percentage, 1-100, got {p['weight']}")
+    drained, weights, known = _target(module, p)
 
     def control(load):
         response = open_url(p["control_url"], method="POST" if load else "GET", timeout=10)
@@ -140,9 +260,9 @@ def main():
 
     try:
         result = apply(
-            drained=p["drained"],
+            drained=drained,
             drained_file=Path(p["drained_file"]),
-            weights={str(k): int(v) for k, v in p["weights"].items()},
+            weights=weights,
             weights_file=Path(p["weights_file"]),
             wait_in_flight=p["wait_in_flight"],
             timeout=p["timeout"],
@@ -155,10 +275,11 @@ def main():
             failure=err.failure,
             in_flight=err.in_flight,
             changed=err.failure != "control",
+            **known,
         )
     if not module._diff:
         result.pop("diff", None)
-    module.exit_json(**result)
+    module.exit_json(**result, **known)
 
 
 if __name__ == "__main__":

@@ -144,3 +144,89 @@ def test_a_backend_the_balancer_does_not_know_is_kept_in_the_file_only(tmp_path)
     balancer = Balancer(tmp_path, names=("app1",))
     result = _apply(tmp_path, ["app9"], balancer, wait=False)
     assert result["drained"] == ["app9"]
+
+
+RECORDED = {
+    "backends": [
+        {"name": "app1", "address": "10.0.0.21"},
+        {"name": "app2", "address": "fd00::22", "port": 8080},
+    ],
+    "default_port": 8000,
+}
+
+
+def _plan(backend, state, drained_now=(), weights_now=None, weight=100, force=False, recorded=None):
+    return rotation.plan(
+        backend=backend,
+        state=state,
+        weight=weight,
+        force=force,
+        recorded=RECORDED if recorded is None else recorded,
+        drained_now=list(drained_now),
+        weights_now=weights_now or {},
+    )
+
+
+def test_a_drain_adds_the_backend_and_drops_its_reduced_weight():
+    assert _plan("app2", "drained", weights_now={"app2": 25}) == (["app2"], {})
+
+
+def test_an_undrain_puts_the_backend_back_at_its_weight_and_keeps_the_others():
+    drained, weights = _plan("app2", "in_rotation", ["app2"], {"app1": 50}, weight=25)
+    assert (drained, weights) == ([], {"app1": 50, "app2": 25})
+    assert _plan("app1", "in_rotation", weights_now={"app1": 25}) == ([], {})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "failure"),
+    [
+        ({"backend": "app1", "state": "drained", "recorded": {}}, "unknown"),
+        ({"backend": "app9", "state": "in_rotation"}, "unknown"),
+        ({"backend": "app1", "state": "drained", "drained_now": ["app2"]}, "last"),
+    ],
+)
+def test_a_change_that_names_nothing_known_or_empties_the_rotation_is_refused(kwargs, failure):
+    with pytest.raises(rotation.RotationFailed) as refused:
+        _plan(**kwargs)
+    assert refused.value.failure == failure
+
+
+def test_no_record_of_the_backends_is_refused_as_unconverged():
+    with pytest.raises(rotation.RotationFailed) as refused:
+        rotation.plan(
+            backend="app1",
+            state="drained",
+            weight=100,
+            force=False,
+            recorded=None,
+            drained_now=[],
+            weights_now={},
+        )
+    assert refused.value.failure == "unconverged"
+
+
+def test_force_drains_the_last_backend():
+    assert _plan("app1", "drained", ["app2"], force=True) == (["app1", "app2"], {})
+
+
+def test_the_backend_is_asked_where_the_load_balancer_reaches_it():
+    assert rotation.backend_url(RECORDED, "app1", "/ready") == "http://10.0.0.21:8000/ready"
+    assert rotation.backend_url(RECORDED, "app2", "/ready") == "http://[fd00::22]:8080/ready"
+
+
+def test_the_readiness_wait_returns_at_the_first_200_and_fails_after_its_timeout():
+    answers = iter([OSError("refused"), 503, 200])
+
+    def get(url):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    naps = []
+    assert rotation.wait_ready("http://x/ready", 60, get, sleep=naps.append) >= 0
+    assert naps == [2.0, 2.0]
+    with pytest.raises(rotation.RotationFailed) as late:
+        rotation.wait_ready("http://x/ready", 0, lambda url: 503, sleep=naps.append)
+    assert late.value.failure == "not_ready"
+    assert "HTTP 503" in str(late.value)

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""What Slipway adds to a deploy's time, and what site.yml costs with nothing to change.
+
+Side by side in one run on the converged lab (make site), the deploys under load through
+lb1 from a client that keeps 8 connections alive, as an SDK does (tests/lab_load.Clients):
+real traffic for the canary and the watches to judge. deploy_faults.py adds a client that
+opens a connection per request and holds the deploy to no failed request; here its TLS
+handshakes would make the load generator's own CPU part of what is measured.
+
+  deploy wall / bound       deploy.yml between 1.0.0 and 1.1.0, each run the other way,
+                            serial 1, the default policy: its wall time over its lower
+                            bound, the hosts' boot-to-ready times (BootWatch, off each
+                            host's own port) plus the policy's waits (each batch's soak,
+                            the canary's window, the watches: tests/lab_deploy.policy_waits)
+  deploy overhead per host  (wall time - lower bound) / hosts
+  controller CPU per host   the controller's user + system CPU for the run
+                            (ansible-playbook and its forks) over the hosts
+  site.yml no-op            site.yml on the converged lab; every run must change nothing
+
+With --compare DIR (another checkout of Slipway, its .venv and .lab linked to this one's),
+the deploys alternate between DIR's playbooks and this checkout's, each taking the fleet
+the other way, and the table shows both, side by side (only this checkout's rows are held
+to the targets). Medians of --runs (3) against the targets of issue 19. A deploy counts only when it
+passed with no failed request, a site.yml run only with changed=0 on every host (a run
+that changed something is printed, not counted). Exits 1
+when a median misses its target or a measure has no passing run. Leaves the fleet on
+1.1.0, the lab's release, and each run's output in .cache/bench/deploy_speed/.
+Usage: deploy_speed.py [--runs N] [--only deploy|site ...] [--compare DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from medians import print_medians  # noqa: E402
+
+from tests.lab_deploy import (  # noqa: E402
+    APP_PORTS,
+    BootWatch,
+    playbook,
+    policy_waits,
+    running_releases,
+)
+from tests.lab_load import Clients, lab_api_key  # noqa: E402
+
+OLD, GOOD = "1.0.0", "1.1.0"
+TARGETS = {
+    "deploy wall / bound": 1.25,
+    "deploy overhead per host": 5.0,
+    "controller CPU per host": 2.0,
+    "site.yml no-op": 60.0,
+}
+UNITS = {"deploy wall / bound": "x"}
+LOGS = ROOT / ".cache" / "bench" / "deploy_speed"
+RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def say(msg: str) -> None:
+    print(f"speed-bench: {msg}", flush=True)
+
+
+def measured(
+    name: str, release: str | None, log: str, root: Path = ROOT
+) -> tuple[int, str, float, float]:
+    """Run a playbook from the checkout at `root`, its output kept in LOGS/<log>.log
+    (profile_tasks' timings in it); (rc, output, wall seconds, the controller's CPU seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rc, out, seconds = playbook(name, release, root=root)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    (LOGS / f"{log}.log").write_text(out)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return rc, out, seconds, cpu
+
+
+def deploys(runs: int, samples: dict[str, list[float]], trees: dict[str, Path]) -> None:
+    """`runs` deploys from each checkout in `trees` ({label: root}), taking turns."""
+    key = lab_api_key()
+    hosts = len(APP_PORTS)
+    waits = policy_waits(hosts)
+    turns = [(label, root) for _ in range(runs) for label, root in trees.items()]
+    # An odd number of deploys from OLD ends on GOOD; an even one starts from GOOD.
+    release = OLD if len(turns) % 2 else GOOD
+    if set(running_releases().values()) != {release}:
+        rc, out, _ = playbook("deploy.yml", release)
+        if rc != 0:
+            sys.exit(f"could not put the fleet on {release}:\n{out[-3000:]}")
+    for turn, (label, root) in enumerate(turns, 1):
+        target = GOOD if release == OLD else OLD
+        with Clients(key, fresh=False) as load, BootWatch(target) as watch:
+            rc, out, seconds, cpu = measured("deploy.yml", target, f"deploy-{turn}", root)
+            load.stop()
+        boots = watch.boot_to_ready()
+        bound = sum(boots.values()) + waits
+        say(
+            f"{label}deploy {release} -> {target} ({turn}/{len(turns)}): rc {rc}, {seconds:.1f} s,"
+            f" bound {bound:.1f} s ({waits} s of the policy's waits, boot-to-ready {boots}),"
+            f" controller CPU {cpu:.1f} s; failed requests {load.failed}"
+        )
+        if rc != 0:
+            say(f"not counted, and the runs stop here: {out[-3000:]}")
+            break
+        release = target
+        if len(boots) != hosts or any(load.failed.values()):
+            say("not counted: a host's boot was not seen, or a request failed")
+            continue
+        samples[f"{label}deploy wall / bound"].append(seconds / bound)
+        samples[f"{label}deploy overhead per host"].append((seconds - bound) / hosts)
+        samples[f"{label}controller CPU per host"].append(cpu / hosts)
+
+
+def site_noops(runs: int, samples: dict[str, list[float]]) -> None:
+    for run in range(runs):
+        rc, out, seconds, cpu = measured("site.yml", None, f"site-{run + 1}")
+        changed = {host: int(n) for host, n, _, _ in RECAP.findall(out) if int(n)}
+        say(
+            f"site.yml ({run + 1}/{runs}): rc {rc}, {seconds:.1f} s, controller CPU {cpu:.1f} s,"
+            f" changed {changed or 'nothing'}"
+        )
+        if rc != 0:
+            say(out[-3000:])
+            return
+        if not changed:
+            samples["site.yml no-op"].append(seconds)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=["deploy", "site"])
+    parser.add_argument("--compare", type=Path, help="another checkout to compare with")
+    args = parser.parse_args()
+    wanted = set(args.only or ["deploy", "site"])
+    trees = {"": ROOT}
+    if args.compare:
+        trees = {f"{args.compare.name}: ": args.compare.resolve(), "": ROOT}
+    samples: dict[str, list[float]] = {
+        f"{label}{name}": []
+        for label in trees
+        for name in TARGETS
+        if ("site" if name.startswith("site") else "deploy") in wanted
+        and (label == "" or not name.startswith("site"))
+    }
+    targets = {name: TARGETS[name.rpartition(": ")[2]] for name in samples}
+    units = {name: UNITS.get(name.rpartition(": ")[2], "s") for name in samples}
+    if "deploy" in wanted:
+        deploys(args.runs, samples, trees)
+    if "site" in wanted:
+        site_noops(args.runs, samples)
+    ours = {name: values for name, values in samples.items() if ": " not in name}
+    if args.compare:
+        theirs = {name: values for name, values in samples.items() if name not in ours}
+        print_medians(theirs, targets, "compared (not held to the targets)", units)
+    return 0 if print_medians(ours, targets, "measure", units) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
