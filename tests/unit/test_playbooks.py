@@ -7,6 +7,7 @@ Engine: every case fails in preflight, before anything could be changed.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -585,3 +586,58 @@ def test_drain_refuses_before_any_change(drain_failures, case):
     message = " ".join(failure["msg"].split())
     assert DRAIN_CASES[case][1] in message, message
     assert failure["task"].startswith("Check"), failure["task"]
+
+
+# app_stack's fingerprint (tasks_from digest): a deploy switches the release alone
+# where it matches the host's (docs/deploy.md, "The switch fast path"), so it must
+# move with every setting the role writes on the host, and not with the release.
+DIGEST_CASES = {
+    "base": {},
+    "another release": {"app_stack_release": "1.2.0"},
+    "a log level": {"app_stack_log_level": "debug"},
+    "a rotated key": {"app_stack_api_keys": ["another-key"]},
+    "a database password": {"app_stack_database_password": "another-secret"},
+    "more workers": {"app_stack_worker_replicas": 3},
+    "no watchdog": {"app_stack_watchdog": False},
+    "another image": {"app_stack_image": "registry.example:5000/slipway/other"},
+}
+
+
+@pytest.fixture(scope="module")
+def digests(tmp_path_factory) -> dict[str, str]:
+    playbook = [
+        {
+            "name": name,
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": {**APP_STACK, **case_vars},
+            "tasks": [
+                {
+                    "ansible.builtin.include_role": {
+                        "name": "slipway.ops.app_stack",
+                        "tasks_from": "digest",
+                    }
+                },
+                {"ansible.builtin.debug": {"msg": "{{ __app_stack_config_digest }}"}},
+            ],
+        }
+        for name, case_vars in DIGEST_CASES.items()
+    ]
+    path = tmp_path_factory.mktemp("digest") / "plays.yml"
+    path.write_text(json.dumps(playbook))
+    result = run(["ansible-playbook", str(path)], env=ansible_env(ANSIBLE_STDOUT_CALLBACK="json"))
+    assert result.returncode == 0, result.stdout
+    report, _ = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{") :])
+    assert "not-a-secret" not in result.stdout
+    return {
+        play["play"]["name"]: play["tasks"][-1]["hosts"]["localhost"]["msg"]
+        for play in report["plays"]
+    }
+
+
+def test_the_fingerprint_ignores_the_release_and_moves_with_every_setting_written(digests):
+    assert re.fullmatch("[0-9a-f]{64}", digests["base"]), digests
+    assert digests["another release"] == digests["base"]
+    changed = {name for name, digest in digests.items() if digest != digests["base"]}
+    assert changed == set(DIGEST_CASES) - {"base", "another release"}
+    assert len(set(digests.values())) == len(DIGEST_CASES) - 1
