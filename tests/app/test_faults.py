@@ -49,11 +49,14 @@ def test_added_latency(platform, client):
 
 
 def test_crash_after_seconds(platform, client):
-    api = platform.api(PLATFORM_FAULT_CRASH_AFTER_SECONDS="2")
-    worker = platform.worker(PLATFORM_FAULT_CRASH_AFTER_SECONDS="2")
+    # The timer starts before the server binds: 5 s leaves a loaded machine time to boot
+    # and answer, and the API is asked at once, before the worker's own boot (a clean
+    # clone's loaded run saw the 2 s it had run out while the worker started).
+    api = platform.api(PLATFORM_FAULT_CRASH_AFTER_SECONDS="5")
     assert client.get(f"{api.url}/health").status_code == 200
-    assert api.wait(15) == 3
-    assert worker.wait(15) == 3
+    worker = platform.worker(PLATFORM_FAULT_CRASH_AFTER_SECONDS="5")
+    assert api.wait(20) == 3
+    assert worker.wait(20) == 3
     assert api.logs()[-1]["msg"] == "fault: crashing now"
 
 
