@@ -118,7 +118,9 @@ def plan(
             raise RotationFailed("last", f"draining {backend} leaves no backend in rotation")
         return sorted(set(drained_now) | {backend}), others
     drained = sorted(set(drained_now) - {backend})
-    return drained, others | ({backend: int(weight)} if int(weight) < FULL_WEIGHT else {})
+    if int(weight) < FULL_WEIGHT:
+        others[backend] = int(weight)
+    return drained, others
 
 
 def backend_url(recorded: dict, backend: str, path: str) -> str:
