@@ -254,8 +254,9 @@ WARM_UP = 30
 
 
 class Clients:
-    """Both clients' load for the `with` block (a new connection per request, and 8 kept
-    alive, as an SDK's pool does), after WARM_UP s of it; their reports and lost tasks."""
+    """The clients' load for the `with` block (a new connection per request unless
+    fresh=False, and 8 kept alive, as an SDK's pool does), after WARM_UP s of it; their
+    reports and lost tasks."""
 
     def __init__(self, key: str, fresh: bool = True) -> None:
         """fresh=False: the kept-alive client alone."""
