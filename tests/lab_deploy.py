@@ -145,10 +145,10 @@ def ledgers() -> dict[str, dict]:
     return {host: result["ledger"] for host, result in found.items()}
 
 
-def running_releases() -> dict[str, str]:
-    """What each app host's API says it runs (/version on its published port)."""
+def running_releases(ports: dict[str, int] = APP_PORTS) -> dict[str, str]:
+    """What each app host's API says it runs (/version on its published port, `ports`)."""
     releases = {}
-    for host, port in APP_PORTS.items():
+    for host, port in ports.items():
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=10) as reply:
                 releases[host] = json.load(reply)["release"]
@@ -405,17 +405,17 @@ def audit_outcomes(audit_dir: Path) -> list[dict]:
     return [summary for _hash, summary in report.deploys.values()]
 
 
-def policy_waits(hosts: int, **settings: int) -> int:
-    """Seconds a good deploy waits by policy (docs/deploy.md), serial 1, canary on, with
-    deploy.yml's defaults (_deploy_settings.INPUTS) unless a setting is given: each
-    batch's soak, the canary's window, a watch on each later host, and the watch on the
-    fleet at the end (the fleet soak within it)."""
+def policy_waits(batches: int, **settings: int) -> int:
+    """Seconds a good deploy waits by policy (docs/deploy.md) over `batches` batches (the
+    hosts, with serial 1), canary on, with deploy.yml's defaults (_deploy_settings.INPUTS)
+    unless a setting is given: each batch's soak, the canary's window, a watch on each
+    later batch, and the watch on the fleet at the end (the fleet soak within it)."""
     inputs = plugin_utils("_deploy_settings").INPUTS
     policy = {i.setting: i.default for i in inputs} | settings
     return (
-        policy["soak"] * hosts
+        policy["soak"] * batches
         + policy["canary_window"]
-        + policy["watch_window"] * (hosts - 1)
+        + policy["watch_window"] * (batches - 1)
         + max(policy["watch_window"], policy["fleet_soak"])
     )
 
@@ -428,8 +428,9 @@ class BootWatch:
     start and the release's boot, without anything the deploy adds around it.
     """
 
-    def __init__(self, release: str) -> None:
+    def __init__(self, release: str, ports: dict[str, int] = APP_PORTS) -> None:
         self.release = release
+        self.ports = ports
         self.last_old: dict[str, float] = {}
         self.first_new: dict[str, float] = {}
         self._stop = threading.Event()
@@ -454,7 +455,7 @@ class BootWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for host, port in APP_PORTS.items():
+            for host, port in self.ports.items():
                 answer, now = self._answer(port), time.monotonic()
                 if answer is not None and answer != self.release and host not in self.first_new:
                     self.last_old[host] = now
@@ -465,6 +466,6 @@ class BootWatch:
     def boot_to_ready(self) -> dict[str, float]:
         return {
             host: round(self.first_new[host] - self.last_old[host], 1)
-            for host in APP_PORTS
+            for host in self.ports
             if host in self.first_new and host in self.last_old
         }
