@@ -301,3 +301,35 @@ def _each_verdict(results: dict[str, dict]) -> dict:
     reason = f"inconclusive on {', '.join(short)}" if short else "inconclusive: no host served"
     reason += "".join(f"; {h}: {served[h]['reason']}" for h in short)
     return {"verdict": INCONCLUSIVE, "trigger": "", "reason": reason + said, "routes": routes}
+
+
+@dataclass(frozen=True)
+class Looks:
+    """Where one look stands in a deploy's sequence of looks at a growing window
+    (docs/canary.md, "When the judge decides"): `at` seconds into the window, which
+    passes at `window` seconds and ends at `max_window`; a slower canary fails once
+    `latency_looks` looks in a row show it; `failed_in_a_row` looks before this one did."""
+
+    at: int
+    window: int
+    max_window: int
+    latency_looks: int
+    failed_in_a_row: int = 0
+
+
+def decide(result: dict, looks: Looks) -> dict:
+    """Whether this look decides the verdict, and the failing looks in a row it leaves.
+
+    Decided when a route class shows more errors (a failure at once), when
+    `latency_looks` looks in a row failed (a regression persists; a stall of a few
+    seconds does not), when it passed over the whole window, or at the longest window."""
+    failed = result["verdict"] == FAIL
+    in_a_row = looks.failed_in_a_row + 1 if failed else 0
+    erring = any(r["verdict"] == FAIL and r.get("trigger") == HEALTH for r in result["routes"])
+    decided = (
+        erring
+        or in_a_row >= looks.latency_looks
+        or (result["verdict"] == PASS and looks.at >= looks.window)
+        or looks.at >= looks.max_window
+    )
+    return {"decided": decided, "failed_in_a_row": in_a_row}

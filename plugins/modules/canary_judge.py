@@ -138,6 +138,36 @@ options:
     description: Fail the task on a V(failed) verdict (an V(inconclusive) one never fails it).
     type: bool
     default: true
+  sequence:
+    description:
+      - This look's place among a deploy's looks at a growing window (docs/canary.md). Given, the
+        result says whether this look decides the verdict (RV(decided)) and how many failed in a
+        row (RV(failed_in_a_row)).
+      - Decided when a route class shows more errors, when O(sequence.latency_looks) looks in a
+        row failed, when it passed at O(sequence.window) seconds or later, or at
+        O(sequence.max_window).
+    type: dict
+    suboptions:
+      at:
+        description: Seconds into the window of this look.
+        type: int
+        required: true
+      window:
+        description: Seconds a pass needs.
+        type: int
+        required: true
+      max_window:
+        description: Seconds of the longest window (the last look).
+        type: int
+        required: true
+      latency_looks:
+        description: Failed looks in a row that fail the canary.
+        type: int
+        required: true
+      failed_in_a_row:
+        description: Failed looks in a row before this one.
+        type: int
+        default: 0
 """
 
 EXAMPLES = r"""
@@ -175,6 +205,14 @@ lines:
   returned: always
   type: list
   elements: str
+decided:
+  description: Whether this look decides the verdict.
+  returned: with O(sequence)
+  type: bool
+failed_in_a_row:
+  description: Failed looks in a row, this one included.
+  returned: with O(sequence)
+  type: int
 """
 
 import dataclasses
@@ -214,6 +252,13 @@ ARGUMENT_SPEC = {
     },
     "policy": {"type": "dict", "default": {}, "options": POLICY},
     "fail": {"type": "bool", "default": True},
+    "sequence": {
+        "type": "dict",
+        "options": {
+            **{f.name: {"type": "int", "required": True} for f in dataclasses.fields(judge.Looks)},
+            "failed_in_a_row": {"type": "int", "default": 0},
+        },
+    },
 }
 
 
@@ -333,6 +378,8 @@ def main():
     else:
         result = judge.judge(canary, merge(p["baseline"], before), policy)
     result["lines"] = lines(result)
+    if p["sequence"]:
+        result.update(judge.decide(result, judge.Looks(**p["sequence"])))
     if result["verdict"] == judge.FAIL and p["fail"]:
         module.fail_json(msg=f"canary failed: {result['reason']}", changed=False, **result)
     module.exit_json(changed=False, **result)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
+import pytest
 from ansible_collections.slipway.ops.plugins.module_utils import _canary_judge as judge
 from ansible_collections.slipway.ops.plugins.module_utils._canary_judge import Policy, Traffic
 
@@ -118,3 +120,33 @@ def test_a_and_a_false_fail_rate_is_within_alpha():
         }
         fails += judge.judge(canary, baseline, POLICY)["verdict"] == "failed"
     assert fails / windows <= 0.01
+
+
+def _verdict(verdict: str, trigger: str = "") -> dict:
+    return {"verdict": verdict, "routes": [{"verdict": verdict, "trigger": trigger}]}
+
+
+LOOKS = judge.Looks(at=10, window=60, max_window=120, latency_looks=2)
+
+
+@pytest.mark.parametrize(
+    ("result", "looks", "expected"),
+    [
+        # More errors decide at once, at the first look.
+        (_verdict(judge.FAIL, judge.HEALTH), LOOKS, (True, 1)),
+        # A slower canary is decided on the latency_looks-th look in a row, not before.
+        (_verdict(judge.FAIL, judge.PERFORMANCE), LOOKS, (False, 1)),
+        (_verdict(judge.FAIL, judge.PERFORMANCE), replace(LOOKS, failed_in_a_row=1), (True, 2)),
+        # A look that does not fail ends the run of failed looks.
+        (_verdict(judge.PASS), replace(LOOKS, failed_in_a_row=1), (False, 0)),
+        # A pass needs the whole window; the longest window decides whatever it shows.
+        (_verdict(judge.PASS), replace(LOOKS, at=60), (True, 0)),
+        (_verdict(judge.INCONCLUSIVE), replace(LOOKS, at=110), (False, 0)),
+        (_verdict(judge.INCONCLUSIVE), replace(LOOKS, at=120), (True, 0)),
+    ],
+)
+def test_a_look_decides_on_errors_at_once_on_latency_in_a_row_and_on_a_pass_over_the_window(
+    result, looks, expected
+):
+    decision = judge.decide(result, looks)
+    assert (decision["decided"], decision["failed_in_a_row"]) == expected
