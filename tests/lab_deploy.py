@@ -212,14 +212,15 @@ def canary_look_lines(output: str) -> list[str]:
 
 # On real traffic, or on the run's own requests (a quiet fleet).
 WATCH = re.compile(
-    r"the\s+watch\s+on\s+(the\s+fleet|\w+),\s+\d+\s+s\s+of\s+"
+    r"the\s+watch\s+on\s+(the\s+fleet|\w+(?:,\s+\w+)*),\s+\d+\s+s\s+of\s+"
     r"(?:real\s+traffic|the\s+run\S*\s+own\s+requests)[^:]*:\s+(\w+)"
 )
 DEPLOY_METRICS = ROOT / ".cache" / "audit" / "metrics" / "slipway_playbook_deploy.prom"
 
 
 def watches(output: str) -> list[tuple[str, str]]:
-    """Each watch on real traffic: (the host or "the fleet", its verdict)."""
+    """Each watch on real traffic: (the hosts of its batch, "app3, app4", or "the fleet",
+    its verdict)."""
     return [(" ".join(what.split()), verdict) for what, verdict in WATCH.findall(output)]
 
 

@@ -279,9 +279,17 @@ def judge_each(
 
 
 def _each_verdict(results: dict[str, dict]) -> dict:
-    """One verdict from each host's."""
+    """One verdict from each host's, and each host's own (`hosts`: a host that served
+    nothing is inconclusive there)."""
     served = {h: r for h, r in results.items() if any(x["canary"]["requests"] for x in r["routes"])}
     idle = sorted(set(results) - set(served))
+    verdict = _pooled_verdict(served, idle)
+    verdict["hosts"] = {h: served[h]["verdict"] if h in served else INCONCLUSIVE for h in results}
+    return verdict
+
+
+def _pooled_verdict(served: dict[str, dict], idle: list[str]) -> dict:
+    """The verdict over the hosts that served: failed when one failed, passed when all passed."""
     failed = [h for h, r in served.items() if r["verdict"] == FAIL]
     routes = [{**route, "host": h} for h, r in served.items() for route in r["routes"]]
     said = f"; served nothing: {', '.join(idle)}" if idle else ""
@@ -306,7 +314,7 @@ def _each_verdict(results: dict[str, dict]) -> dict:
 @dataclass(frozen=True)
 class Looks:
     """Where one look stands in a deploy's sequence of looks at a growing window
-    (docs/canary.md, "When the judge decides"): `at` seconds into the window, which
+    (docs/canary.md, "The canary phase of a deploy"): `at` seconds into the window, which
     passes at `window` seconds and ends at `max_window`; a slower canary fails once
     `latency_looks` looks in a row show it; `failed_in_a_row` looks before this one did."""
 

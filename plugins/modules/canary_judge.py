@@ -205,6 +205,10 @@ lines:
   returned: always
   type: list
   elements: str
+hosts:
+  description: With O(each), each host's own verdict (a host that served nothing, V(inconclusive)).
+  returned: with O(each)
+  type: dict
 decided:
   description: Whether this look decides the verdict.
   returned: with O(sequence)

@@ -19,11 +19,15 @@ Then a least-squares line through the measured CPU (a + b N) and through the ove
 batch (wall - bound, against the batch's size) gives 500 hosts in batches of 10 % on
 paper: the controller's CPU a host, and the wall time (the policy's waits for 10 batches,
 10 boots, 10 batches' overhead; never less than the CPU spread over this machine's cores).
-Targets (issue 19): controller CPU <= 2 s a host, 500 hosts <= 30 min. Exits 1 when a
-target is missed or a deploy fails. The lab goes back to the inventory's own hosts at the
-end (site.yml without the extra hosts, then their containers removed) unless --keep.
+Targets (issue 19): controller CPU <= 2 s a host, 500 hosts <= 30 min. At the largest
+size it then deploys a release slow on a real route (--bad, 1.1.0-slow-read) with no
+canary analysis, so that the first batch is watched as one (docs/canary.md, "The watch"):
+the run must fail on latency, naming that batch, with every host back on the release it
+ran, none drained and no failed request. Exits 1 when a target is missed or a check fails.
+The lab goes back to the inventory's own hosts at the end (site.yml without the extra
+hosts, then their containers removed) unless --keep.
 Each run's output is kept in .cache/bench/fleet_scale/.
-Usage: fleet_scale.py [--sizes 2 8 16] [--serial 25%] [--keep]
+Usage: fleet_scale.py [--sizes 2 8 16] [--serial 25%] [--bad RELEASE] [--keep]
 """
 
 from __future__ import annotations
@@ -41,7 +45,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.lab_deploy import APP_PORTS, BootWatch, playbook, policy_waits, running_releases  # noqa: E402
+from tests.lab_deploy import (  # noqa: E402
+    APP_PORTS,
+    BootWatch,
+    drained_at_lbs,
+    playbook,
+    policy_waits,
+    running_releases,
+    watches,
+)
 from tests.lab_load import Clients, lab_api_key  # noqa: E402
 
 OLD, GOOD = "1.0.0", "1.1.0"
@@ -178,6 +190,49 @@ def deploy(size: int, serial: str, inventory: list[str], key: str) -> dict | Non
     }
 
 
+def bad_batch(size: int, serial: str, inventory: list[str], key: str, release: str) -> bool:
+    """A release slow on a real route, with no canary analysis: the first batch is watched
+    as one, each host fails on its own verdict, and the fleet ends where it was, with no
+    failed request and no host drained."""
+    fleet = running_releases(ports(size))
+    per_batch = batch_size(size, serial)
+    first = ", ".join(list(ports(size))[:per_batch])
+    with Clients(key, fresh=False) as load:
+        time.sleep(30)  # the watch's baseline: the traffic before the deploy
+        rc, out, seconds, _ = run(
+            "deploy.yml",
+            release,
+            f"bad-{size}",
+            *inventory,
+            "-e",
+            f"slipway_deploy_serial={serial}",
+            "-e",
+            "slipway_deploy_canary_window=0",
+            "-e",
+            "slipway_deploy_watch_baseline=30",
+            "-e",
+            "slipway_deploy_gate_timeout=45",
+        )
+        load.stop()
+    seen = watches(out)
+    checks = {
+        "the run failed": rc != 0,
+        "on latency": "(trigger: performance_degradation)" in out,
+        f"the first batch ({first}) failed its watch": (first, "failed") in seen,
+        "every host back where it was": running_releases(ports(size)) == fleet,
+        "no host drained": not any(drained_at_lbs().values()),
+        "no failed request": not any(load.failed.values()),
+    }
+    say(
+        f"{release} over {size} app hosts in batches of {per_batch}, no canary: rc {rc},"
+        f" {seconds:.1f} s, watches {seen}; "
+        + "; ".join(f"{name}: {'ok' if ok else 'NO'}" for name, ok in checks.items())
+    )
+    if not all(checks.values()):
+        say(out[-3000:])
+    return all(checks.values())
+
+
 def line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Least squares y = a + b x."""
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
@@ -277,6 +332,11 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 16])
     parser.add_argument("--serial", default="25%")
     parser.add_argument("--keep", action="store_true", help="leave the extra hosts up")
+    parser.add_argument(
+        "--bad",
+        default="1.1.0-slow-read",
+        help="a release bad on a real route, deployed at the largest size ('' for none)",
+    )
     args = parser.parse_args()
     if min(args.sizes) < len(APP_PORTS) or max(args.sizes) > 40:
         parser.error(f"sizes run from {len(APP_PORTS)} (the inventory's app hosts) to 40")
@@ -292,6 +352,8 @@ def main() -> int:
             if row is None:
                 return 1
             rows.append(row)
+        if args.bad and not bad_batch(size, args.serial, inventory, key, args.bad):
+            return 1
     finally:
         if not args.keep and max(args.sizes) > len(APP_PORTS):
             shrink()

@@ -154,6 +154,8 @@ def test_the_fleet_at_the_end_judges_each_host_with_the_others_as_its_peers(
     assert result["reason"].endswith("; served nothing: app3"), result["reason"]
     assert {r["host"] for r in result["routes"]} == {"app1", "app2"}
     assert any(line.startswith("app1 reads: ") for line in result["lines"]), result["lines"]
+    # Each host's own verdict, for a batch whose hosts fail on their own (watch.yml).
+    assert result["hosts"] == {"app1": verdict, "app2": "passed", "app3": "inconclusive"}
     if verdict == "failed":
         assert result["trigger"] == "performance_degradation"
         assert result["reason"].startswith("app1: reads: ")
