@@ -14,9 +14,11 @@ and an undrain are on the deploy's critical path.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ansible_collections.slipway.ops.plugins.module_utils._atomic_file import write_atomic
@@ -155,6 +157,25 @@ def wait_ready(
         sleep(interval)
 
 
+@contextmanager
+def locked(drained_file: Path, check_mode: bool) -> Iterator[None]:
+    """One change at a time on a balancer. The hosts of a batch (serial > 1) change their
+    rotation at once, and each change reads, plans and writes the same files: unlocked, one
+    would undo another's (a drain lost while its host restarts, or every backend drained).
+    Held from the read to the balancer's answer, not while requests drain. Check mode
+    writes nothing, the lock's file included; a balancer with no state directory has
+    nothing to change (plan() says it is unconverged)."""
+    if check_mode or not drained_file.parent.is_dir():
+        yield
+        return
+    with open(drained_file.with_name(drained_file.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def apply(
     *,
     drained: list[str],
@@ -167,7 +188,32 @@ def apply(
     control: Callable[[bool], dict],
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
-    """Make the change; the module's result. Raises RotationFailed.
+    """Make the change (change()), then wait for the drained hosts' requests (wait_out());
+    the module's result. Raises RotationFailed."""
+    result, answer = change(
+        drained=drained,
+        drained_file=drained_file,
+        weights=weights,
+        weights_file=weights_file,
+        check_mode=check_mode,
+        control=control,
+    )
+    if not wait_in_flight or answer is None:
+        return result
+    return wait_out(result, answer, timeout=timeout, control=control, sleep=sleep)
+
+
+def change(
+    *,
+    drained: list[str],
+    drained_file: Path,
+    weights: dict[str, int],
+    weights_file: Path,
+    check_mode: bool,
+    control: Callable[[bool], dict],
+) -> tuple[dict, dict | None]:
+    """Write the files and have the balancer load them; the result, and the balancer's
+    answer (None when nothing changed, or in check mode). Raises RotationFailed.
 
     `control(load)` asks the balancer for its state (load=True: after loading the
     files again) and returns its answer; it raises OSError when Nginx cannot be reached."""
@@ -190,7 +236,7 @@ def apply(
         result["diff"]["before"] += f"weights: {(w_before or '{}').strip()}\n"
         result["diff"]["after"] += f"weights: {(w_after or '{}').strip()}\n"
     if not result["changed"] or check_mode:
-        return result
+        return result, None
     write(drained_file, after)
     write(weights_file, w_after)
     try:
@@ -208,9 +254,20 @@ def apply(
         write(drained_file, before)
         write(weights_file, w_before)
         raise RotationFailed("control", str(err)) from err
-    if not wait_in_flight:
-        return result
-    leaving = [n for n in wanted if n not in previous]
+    return result, answer
+
+
+def wait_out(
+    result: dict,
+    answer: dict,
+    *,
+    timeout: float,
+    control: Callable[[bool], dict],
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict:
+    """Wait until the hosts this change drained hold no request in flight; the result with
+    the seconds waited. Raises RotationFailed."""
+    leaving = [n for n in result["drained"] if n not in result["previous"]]
     started = time.monotonic()
     while True:
         holding = in_flight(answer, leaving)

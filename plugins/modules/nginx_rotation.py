@@ -21,6 +21,9 @@ description:
   - With O(wait_in_flight), it returns only once the newly drained backends hold no request in
     flight; after O(timeout) seconds it fails with RV(failure=in_flight), naming them.
   - Nothing changes when the drained list and the weights are the ones asked for.
+  - One change at a time on a load balancer - the hosts of a batch change their rotation at once.
+    A lock file beside O(drained_file) (C(drained.json.lock)) is held from reading the files to the
+    balancer's answer, not while requests drain.
   - Given O(backend) and O(state) instead of O(drained), it works the change out from the load
     balancer's own files (O(backends_file), O(drained_file), O(weights_file)) and refuses, with
     nothing changed, a backend the load balancer does not know or a drain that leaves no backend
@@ -180,10 +183,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible_collections.slipway.ops.plugins.module_utils._nginx_rotation import (
     RotationFailed,
-    apply,
     backend_url,
+    change,
+    locked,
     plan,
     read_json,
+    wait_out,
     wait_ready,
 )
 
@@ -212,8 +217,24 @@ def _status(url):
         return err.code
 
 
+def _ready(module, p) -> dict:
+    """Before a drained backend goes back: it answers ready_path, asked the way Nginx asks
+    it (outside the lock: a host slow to answer holds no other change back)."""
+    if p["drained"] is not None or p["state"] != "in_rotation" or not p["ready_path"]:
+        return {}
+    recorded = read_json(Path(p["backends_file"]), None)
+    if p["backend"] not in read_json(Path(p["drained_file"]), []) or recorded is None:
+        return {}
+    try:
+        url = backend_url(recorded, p["backend"], p["ready_path"])
+        return {"ready_after": wait_ready(url, p["ready_timeout"], _status)}
+    except RotationFailed as err:
+        module.fail_json(msg=str(err), failure=err.failure, changed=False)
+
+
 def _target(module, p):
-    """The drained list and weights asked for: as given, or worked out for one backend."""
+    """The drained list and weights asked for: as given, or worked out for one backend
+    from the balancer's files as they are now (under the lock)."""
     if p["drained"] is not None:
         return p["drained"], {str(k): int(v) for k, v in p["weights"].items()}, {}
     recorded = read_json(Path(p["backends_file"]), None)
@@ -232,10 +253,6 @@ def _target(module, p):
             drained_now=drained_now,
             weights_now=read_json(Path(p["weights_file"]), {}),
         )
-        if p["state"] == "in_rotation" and p["ready_path"] and p["backend"] in drained_now:
-            known["ready_after"] = wait_ready(
-                backend_url(recorded, p["backend"], p["ready_path"]), p["ready_timeout"], _status
-            )
     except RotationFailed as err:
         module.fail_json(msg=str(err), failure=err.failure, changed=False, **known)
     return drained, weights, known
@@ -252,23 +269,26 @@ def main():
     p = module.params
     if p["backend"] is not None and not 1 <= p["weight"] <= 100:
         module.fail_json(msg=f"weight must be a percentage, 1-100, got {p['weight']}")
-    drained, weights, known = _target(module, p)
+    ready = _ready(module, p)
+    known: dict = {}
 
     def control(load):
         response = open_url(p["control_url"], method="POST" if load else "GET", timeout=10)
         return json.loads(response.read())
 
     try:
-        result = apply(
-            drained=drained,
-            drained_file=Path(p["drained_file"]),
-            weights=weights,
-            weights_file=Path(p["weights_file"]),
-            wait_in_flight=p["wait_in_flight"],
-            timeout=p["timeout"],
-            check_mode=module.check_mode,
-            control=control,
-        )
+        with locked(Path(p["drained_file"]), module.check_mode):
+            drained, weights, known = _target(module, p)
+            result, answer = change(
+                drained=drained,
+                drained_file=Path(p["drained_file"]),
+                weights=weights,
+                weights_file=Path(p["weights_file"]),
+                check_mode=module.check_mode,
+                control=control,
+            )
+        if p["wait_in_flight"] and answer is not None:
+            result = wait_out(result, answer, timeout=p["timeout"], control=control)
     except RotationFailed as err:
         module.fail_json(
             msg=str(err),
@@ -276,10 +296,12 @@ def main():
             in_flight=err.in_flight,
             changed=err.failure != "control",
             **known,
+            **ready,
         )
     if not module._diff:
         result.pop("diff", None)
-    module.exit_json(**result, **known)
+    # The change's result has the last word: it read the files under the lock.
+    module.exit_json(**{**known, **ready, **result})
 
 
 if __name__ == "__main__":
