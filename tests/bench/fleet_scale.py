@@ -10,8 +10,9 @@ through lb1 from a client that keeps 8 connections alive (tests/lab_load.Clients
 For each N it prints:
 
   wall                  the deploy's wall time, and its lower bound: the policy's waits
-                        for that many batches (tests/lab_deploy.policy_waits) plus each
-                        batch's slowest boot-to-ready (BootWatch, off each host's port)
+                        for that many batches (tests/lab_deploy.policy_waits, the canary's
+                        window as long as the judge took to decide) plus each batch's
+                        slowest boot-to-ready (BootWatch, off each host's port)
   controller CPU        user + system CPU of ansible-playbook and its forks, in all, a
                         host and a batch
 
@@ -48,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from tests.lab_deploy import (  # noqa: E402
     APP_PORTS,
     BootWatch,
+    canary_looks,
     drained_at_lbs,
     playbook,
     policy_waits,
@@ -165,7 +167,10 @@ def deploy(size: int, serial: str, inventory: list[str], key: str) -> dict | Non
         max((boots.get(h, 0.0) for h in order[i : i + per_batch]), default=0.0)
         for i in range(0, size, per_batch)
     ]
-    waits = policy_waits(batches)
+    # The canary's window grows until the judge has its requests (docs/canary.md): on a
+    # larger fleet each canary host gets a smaller share. That wait is the policy's too.
+    looks = [seconds for _host, seconds, _verdict in canary_looks(out)]
+    waits = policy_waits(batches, **({"canary_window": max(looks)} if looks else {}))
     bound = waits + sum(slowest)
     say(
         f"{size} app hosts, {batches} batches of {per_batch}: deploy {release} -> {target} rc {rc},"
