@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,20 @@ def playbook(
         timeout=1800,
     )
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
+def measured_playbook(
+    name: str, release: str | None, logs: Path, log: str, *extra: str, root: Path = ROOT
+) -> tuple[int, str, float, float]:
+    """playbook(), its output kept in `logs`/<log>.log (profile_tasks' timings in it);
+    (rc, output, wall seconds, the controller's CPU seconds: ansible-playbook and its forks)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rc, out, seconds = playbook(name, release, *extra, root=root)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{log}.log").write_text(out)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return rc, out, seconds, cpu
 
 
 def deploy(release: str, *extra: str) -> tuple[int, str, float]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import resource
 import sys
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from medians import print_medians  # noqa: E402
 from tests.lab_deploy import (  # noqa: E402
     APP_PORTS,
     BootWatch,
+    measured_playbook,
     playbook,
     policy_waits,
     running_releases,
@@ -69,15 +69,8 @@ def say(msg: str) -> None:
 def measured(
     name: str, release: str | None, log: str, root: Path = ROOT
 ) -> tuple[int, str, float, float]:
-    """Run a playbook from the checkout at `root`, its output kept in LOGS/<log>.log
-    (profile_tasks' timings in it); (rc, output, wall seconds, the controller's CPU seconds)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    rc, out, seconds = playbook(name, release, root=root)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    LOGS.mkdir(parents=True, exist_ok=True)
-    (LOGS / f"{log}.log").write_text(out)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return rc, out, seconds, cpu
+    """A playbook from the checkout at `root`, its output in LOGS/<log>.log."""
+    return measured_playbook(name, release, LOGS, log, root=root)
 
 
 def deploys(runs: int, samples: dict[str, list[float]], trees: dict[str, Path]) -> None:

@@ -37,7 +37,6 @@ import argparse
 import math
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -51,7 +50,7 @@ from tests.lab_deploy import (  # noqa: E402
     BootWatch,
     canary_looks,
     drained_at_lbs,
-    playbook,
+    measured_playbook,
     plugin_utils,
     policy_waits,
     running_releases,
@@ -112,14 +111,8 @@ def write_inventory(size: int) -> list[str]:
 
 
 def run(name: str, release: str | None, log: str, *extra: str) -> tuple[int, str, float, float]:
-    """A playbook on the lab; (rc, output, wall seconds, controller CPU seconds)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    rc, out, seconds = playbook(name, release, *extra)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    LOGS.mkdir(parents=True, exist_ok=True)
-    (LOGS / f"{log}.log").write_text(out)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return rc, out, seconds, cpu
+    """A playbook on the lab, its output in LOGS/<log>.log."""
+    return measured_playbook(name, release, LOGS, log, *extra)
 
 
 def converge(size: int) -> list[str]:
