@@ -266,6 +266,13 @@ def rescue_timeline(output: str) -> str:
     return "\n".join(lines[start:])
 
 
+def slowest_tasks(output: str, count: int = 15) -> str:
+    """profile_tasks' recap, the slowest first: where a run spent its time (a slow run on a
+    busy machine shows it in every task, a slow step in a few)."""
+    recap = output.partition("TASKS RECAP")[2].splitlines()
+    return "\n".join(line for line in recap[3 : 3 + count] if " -- " in line)
+
+
 def ready_after(output: str) -> list[float]:
     """Per gated host: seconds from the release started to the gate's first pass (gate.yml)."""
     return [float(s) for s in re.findall(r": ready after ([0-9.]+) s, soaked", output)]

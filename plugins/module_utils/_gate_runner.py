@@ -56,6 +56,7 @@ def gate_from(params: dict) -> Gate:
         timeout=params["timeout"],
         soak=params["soak"],
         latency_p95_ms=params["latency_p95_ms"],
+        latency_confirm=params["latency_confirm"],
     )
 
 

@@ -104,6 +104,14 @@ options:
       - The reason says so when it was judged on fewer than 5 requests.
     type: float
     default: 0
+  latency_confirm:
+    description:
+      - With O(soak) and O(latency_p95_ms), a budget broken at the end of the soak is confirmed
+        by a second soak of the same length, judged on its own requests, before the gate fails.
+        A slower release stays slow; a stall of a few seconds on its machine does not fail it.
+      - The reason names both soaks' figures. Errors and failed checks still fail at once.
+    type: bool
+    default: false
   containers:
     description:
       - Watch the host's containers through the Docker Engine API. The containers that match
@@ -291,6 +299,7 @@ ARGUMENT_SPEC = {
     "consecutive_successes": {"type": "int", "default": 3},
     "soak": {"type": "float", "default": 0},
     "latency_p95_ms": {"type": "float", "default": 0},
+    "latency_confirm": {"type": "bool", "default": False},
     "containers": {
         "type": "dict",
         "options": {

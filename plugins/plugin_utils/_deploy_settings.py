@@ -319,6 +319,14 @@ INPUTS: tuple[Input, ...] = (
         "the p95 budget of the gate's samples and the performance baseline",
     ),
     Input(
+        "slipway_deploy_latency_confirm",
+        "latency_confirm",
+        True,
+        _boolean,
+        "a p95 budget broken at the end of a soak is confirmed by a second soak of the same "
+        "length before the step fails (a stall of a few seconds does not fail a release)",
+    ),
+    Input(
         "slipway_deploy_memory_max_percent",
         "memory_max_percent",
         90,

@@ -38,6 +38,7 @@ from tests.lab_deploy import (
     rescue_timeline,
     restored_after,
     running_releases,
+    slowest_tasks,
     watches,
     weights_at_lbs,
 )
@@ -104,6 +105,7 @@ def test_good_release_lands_with_no_failed_request_and_no_lost_task(api_key):
         f"\ngood deploy {OLD} -> {GOOD}: {seconds:.1f} s; new connections: {report.summary()};"
         f" kept alive: {kept_report.summary()}; lost {len(lost)}"
     )
+    print(slowest_tasks(out))
     assert rc == 0, out[-4000:]
     looks, said = canary_looks(out), "\n".join(canary_look_lines(out))
     print(f"canary looks (host, s, verdict): {looks}\n{said}")

@@ -206,6 +206,45 @@ def test_a_release_slow_on_every_request_fails_on_a_few_samples():
     assert result["reason"].startswith("p95 1500 ms over the 500 ms budget: 3 of 3 requests slower")
 
 
+def soaked(script, **policy) -> dict:
+    """A 10 s soak against a 500 ms budget, a breach confirmed by a second soak."""
+    settings = {"consecutive": 3, "soak": 10, "latency_p95_ms": 500, "latency_confirm": True}
+    return gate_over(script, FakeClock(), **{**settings, **policy}).result()
+
+
+def test_a_stall_of_a_few_seconds_is_not_confirmed_by_the_second_soak():
+    # The fleet soak of a good release on a shared machine that stalled for 9 s (CI saw
+    # 9 of 12 requests at 2 s): the second soak, judged on its own requests, finds it fast.
+    result = soaked(lambda t: [ok(1973 if 3 <= t < 12 else 60)])
+    assert result["verdict"] == "passed", result["reason"]
+    first = "in a second 10 s soak; the first one's p95 1973 ms over the 500 ms budget"
+    assert first in result["reason"]
+    assert result["reason"].endswith("did not hold (a stall, not the release)")
+    assert 20 <= result["elapsed"] <= 40, "one soak more, no longer"
+
+
+def test_a_slower_release_stays_slow_and_fails_at_the_second_soak():
+    result = soaked(lambda t: [ok(900)])
+    assert result["trigger"] == PERFORMANCE
+    assert result["reason"].startswith("p95 900 ms over the 500 ms budget")
+    first = ", confirmed by a second 10 s soak (the first: p95 900 ms over the 500 ms budget"
+    assert first in result["reason"]
+
+
+def test_without_confirmation_a_broken_budget_fails_at_the_first_soak():
+    result = soaked(lambda t: [ok(900)], latency_confirm=False)
+    assert result["trigger"] == PERFORMANCE
+    assert "confirmed" not in result["reason"]
+    assert result["elapsed"] < 20
+
+
+def test_an_error_in_the_second_soak_fails_at_once():
+    result = soaked(lambda t: [ok(900) if t < 16 else refused()])
+    assert result["verdict"] == "failed"
+    assert result["trigger"] == HEALTH
+    assert "connection refused" in result["reason"]
+
+
 def test_latency_before_the_first_success_does_not_count_and_few_samples_are_said():
     clock = FakeClock()
     gate = gate_over(

@@ -177,3 +177,18 @@ def test_the_module_runs_through_ansible(target, tmp_path):
     assert done.returncode == 0, done.stdout
     assert '"verdict": "passed"' in done.stdout
     assert '"changed": false' in done.stdout
+
+
+def test_a_broken_budget_is_confirmed_by_a_second_soak_before_the_gate_fails(target, capsys):
+    target.script((200, "{}", 0.15))
+    result = gate(
+        capsys,
+        checks=[{"url": target.url()}],
+        latency_p95_ms=100,
+        soak=0.5,
+        latency_confirm=True,
+        fail=False,
+        **FAST,
+    )
+    assert result["trigger"] == "performance_degradation"
+    assert ", confirmed by a second 0.5 s soak (the first: p95 " in result["reason"]
