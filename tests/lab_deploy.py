@@ -266,11 +266,14 @@ def rescue_timeline(output: str) -> str:
     return "\n".join(lines[start:])
 
 
+RECAP_LINE = re.compile(r" -+ [0-9.]+s\s*$")
+
+
 def slowest_tasks(output: str, count: int = 15) -> str:
     """profile_tasks' recap, the slowest first: where a run spent its time (a slow run on a
     busy machine shows it in every task, a slow step in a few)."""
     recap = output.partition("TASKS RECAP")[2].splitlines()
-    return "\n".join(line for line in recap[3 : 3 + count] if " -- " in line)
+    return "\n".join(line for line in recap[3 : 3 + count] if RECAP_LINE.search(line))
 
 
 def ready_after(output: str) -> list[float]:

@@ -190,7 +190,8 @@ class Gate:
                 return self.phase
             if verdict.broken:
                 if self.first_breach:
-                    said += f", confirmed by a second {self.soak:g} s soak (the first: {self.first_breach})"
+                    said += f", confirmed by a second {self.soak:g} s soak"
+                    said += f" (the first: {self.first_breach})"
                 return self._fail(PERFORMANCE, said)
             if self.first_breach:
                 said += (

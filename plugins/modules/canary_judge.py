@@ -14,8 +14,8 @@ description:
     window, or over an earlier window (a watch against what the fleet served before the deploy -
     O(baseline_traffic), O(prometheus.baseline_start)), per route class (reads, task
     submissions, other writes). Errors with Fisher's exact test and an absolute budget (Wilson
-    interval), latency with the Mann-Whitney U test and the tail over the baseline's p95, each
-    with a minimum effect (docs/canary.md).
+    interval), latency with the Mann-Whitney U test and the tail over the baseline's p95 and
+    p75, each with a minimum effect (docs/canary.md).
   - The verdict is V(passed), V(failed) (with the trigger, V(health_check_failure) for errors,
     V(performance_degradation) for latency) or V(inconclusive) when too few requests came.
   - The evidence is either what the load balancers logged, as C(slipway.ops.lb_traffic) returned
