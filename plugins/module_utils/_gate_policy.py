@@ -163,7 +163,7 @@ class Gate:
                 f"failed {into:.0f} s into the {self.soak:g} s soak: {first.name}: {first.error}",
             )
         if into >= self.soak:
-            return self._judge_latency(t)
+            return self._judge_latency()
         return self.phase
 
     # ---- Verdicts -------------------------------------------------------------
@@ -171,7 +171,7 @@ class Gate:
         self.phase, self.trigger, self.reason = FAILED, trigger, reason
         return self.phase
 
-    def _judge_latency(self, t: float | None = None) -> str:
+    def _judge_latency(self) -> str:
         held = f"passed {self.consecutive} time{'s' if self.consecutive != 1 else ''} in a row"
         held += f" after {self.first_success_after:.1f} s"
         if self.soak > 0:
@@ -184,9 +184,11 @@ class Gate:
             said = verdict.describe(self.latency_p95_ms, 0.95)
             # The phrase names the count when some were over the budget.
             said += few if verdict.over else f" ({n} samples{few})"
-            if verdict.broken and self._confirms(t):
+            # A first breach at the end of a soak: soak again, on the new requests only.
+            confirm = self.latency_confirm and self.phase == SOAK and not self.first_breach
+            if verdict.broken and confirm:
                 self.first_breach = said
-                self.soak_started, self.success_latencies = t, []
+                self.soak_started, self.success_latencies = self.elapsed, []
                 return self.phase
             if verdict.broken:
                 if self.first_breach:
@@ -205,10 +207,6 @@ class Gate:
         self.phase = self.phase_reached = PASSED
         self.reason = held + budget
         return self.phase
-
-    def _confirms(self, t: float | None) -> bool:
-        """Whether a broken budget is soaked again before it fails (the first breach of a soak)."""
-        return self.latency_confirm and self.soak > 0 and t is not None and not self.first_breach
 
     def _timeout_reason(self) -> str:
         within = (
