@@ -394,6 +394,11 @@ IMAGE = "registry:5000/slipway/agent-platform"
 # their soaks: short ones keep the scenarios within their time.
 # Setting the fleet up for a case, not judging it: the quiet lab's canary and
 # watches go on unjudged instead of sending the run's own requests for a minute.
+# A refusal's bound in seconds: it does not wait out the lock's lease (600 s and
+# more) and runs no host's step, and a stalled shared machine (CI has run every
+# task 3x slower) stays inside it.
+AT_ONCE = 180
+
 QUICK = [
     *("-e", "slipway_deploy_canary_soak=5", "-e", "slipway_deploy_soak=0"),
     *("-e", "slipway_deploy_fleet_soak=0", "-e", "slipway_deploy_canary_inconclusive=pass"),

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from tests.lab_deploy import (
+    AT_ONCE,
     GOOD,
     OLD,
     QUICK,
@@ -289,7 +290,7 @@ def test_second_deploy_while_one_holds_the_lock_fails_at_once_naming_the_holder(
         assert rc != 0
         assert "deploy lock held by alice@elsewhere (deploy held-by-test" in out, out[-3000:]
         assert "this run never held the deploy lock" in " ".join(out.split()), out[-3000:]
-        assert seconds < 60
+        assert seconds < AT_ONCE
     finally:
         ansible_module("app1", "slipway.ops.release", "action=unlock deploy_id=held-by-test")
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
@@ -316,7 +317,7 @@ def test_production_ships_only_what_staging_shipped_unless_forced_with_a_reason(
         f"to staging on record. Ship it to staging first (ansible-playbook deploy.yml -i "
         f"inventories/staging -e slipway_release={OLD})"
     ) in said, out[-3000:]
-    assert seconds < 60
+    assert seconds < AT_ONCE
     assert running_releases() == {"app1": GOOD, "app2": GOOD}
     assert ledgers() == before, "a refusal writes no ledger"
     assert lock_state()["active"] is False

@@ -23,14 +23,69 @@ if str(ROOT / "collections") not in sys.path:
     sys.path.insert(0, str(ROOT / "collections"))
 
 
+class SilentPeer:
+    """Accepts connections, reads what a client sends, never answers.
+
+    It records how long each client held its connection open, and closes it
+    after HOLD seconds: a client with no timeout fails its test's bound instead
+    of hanging it.
+    """
+
+    HOLD = 30.0
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.held: list[float] = []
+        self._open = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._open += 1
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn):
+        start = time.monotonic()
+        conn.settimeout(self.HOLD)
+        with contextlib.suppress(OSError), conn:
+            while conn.recv(4096):
+                pass
+        with self._lock:
+            self.held.append(time.monotonic() - start)
+            self._open -= 1
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self.server.close()
+
+    def connections(self, settle: float = 2.0) -> list[float]:
+        """Each closed connection's seconds, once none is open (or settle has passed)."""
+        deadline = time.monotonic() + settle
+        while self._open and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            return list(self.held)
+
+
 @pytest.fixture
-def silent_gateway():
-    """A socket that accepts connections (the kernel does) and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    server.close()
+def silent_peer():
+    peer = SilentPeer()
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def silent_gateway(silent_peer):
+    """The SilentPeer's URL."""
+    return silent_peer.url
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from ansible_collections.slipway.ops.plugins.plugin_utils._audit_push import (
     put,
 )
 
+from tests.conftest import STALL_SLACK
+
 
 def test_group_paths_quote_their_values():
     path = group_path("slipway_playbook", {"playbook": "site", "instance": "ctl/1"})
@@ -22,16 +24,15 @@ def test_a_silent_gateway_costs_at_most_the_timeout(silent_gateway, tmp_path):
     start = time.monotonic()
     sent, left, error = push_all(silent_gateway, [("/metrics/job/a", "a 1\n")], spool, 1.0)
     elapsed = time.monotonic() - start
-    assert elapsed < 2.0
+    assert elapsed < 1.0 + STALL_SLACK  # not the peer's 30 s
     assert (sent, left) == (0, 1)
     assert "timed out" in error
     assert [entry["body"] for _, entry in spool.pending()] == ["a 1\n"]
 
 
 def test_an_unreachable_gateway_fails_fast_and_spools(closed_port, tmp_path):
-    start = time.monotonic()
+    # Refused at once: the error says so, where a wait would say "timed out".
     error = put(closed_port + "/metrics/job/a", "a 1\n", 2.0)
-    assert time.monotonic() - start < 1.0
     assert "refused" in error.lower()
 
 
