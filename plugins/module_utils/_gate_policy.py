@@ -190,16 +190,13 @@ class Gate:
                 self.first_breach = said
                 self.soak_started, self.success_latencies = self.elapsed, []
                 return self.phase
+            again = f"a second {self.soak:g} s soak"
             if verdict.broken:
                 if self.first_breach:
-                    said += f", confirmed by a second {self.soak:g} s soak"
-                    said += f" (the first: {self.first_breach})"
+                    said = stats.confirmed(said, again, self.first_breach)
                 return self._fail(PERFORMANCE, said)
             if self.first_breach:
-                said += (
-                    f" in a second {self.soak:g} s soak; the first one's {self.first_breach}"
-                    " did not hold (a stall, not the release)"
-                )
+                said = stats.not_confirmed(said, again, self.first_breach)
             budget = f"; {said}"
         else:
             p95 = stats.percentile(self.success_latencies, 0.95)

@@ -100,6 +100,21 @@ def judge_budget(
     )
 
 
+# A latency budget broken once may be a stall of the machine, which every
+# request of a short sample shares. Where a judgement confirms a breach (the
+# health gate's soak, the verification's performance sample), a second sample of
+# the same size, judged on its own requests, decides: a slower release stays
+# slow, a stall does not. These say which it was, the same way everywhere.
+def confirmed(said: str, again: str, first: str) -> str:
+    """`said` of the second sample (`again`, e.g. "a second 10 s soak"): broken twice."""
+    return f"{said}, confirmed by {again} (the first: {first})"
+
+
+def not_confirmed(said: str, again: str, first: str) -> str:
+    """`said` of the second sample: within the budget, so the first breach was a stall."""
+    return f"{said} in {again}; the first one's {first} did not hold (a stall, not the release)"
+
+
 # ---- Two samples: the canary against its baseline ------------------------------
 
 

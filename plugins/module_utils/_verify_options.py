@@ -47,6 +47,7 @@ ARGUMENT_SPEC = {
             "path": {"type": "str", "default": "/health"},
             "p95_ms": {"type": "float", "default": 500},
             "error_rate": {"type": "float", "default": 0.01},
+            "confirm": {"type": "bool", "default": False},
         },
     },
     "database": {

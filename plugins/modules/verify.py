@@ -136,6 +136,15 @@ options:
         description: Budget for the share of failed requests (0..1).
         type: float
         default: 0.01
+      confirm:
+        description:
+          - A p95 budget broken by latency alone is measured again with a second sample of
+            as many requests, judged on its own; the check fails only if that one breaks it
+            too. A slower release stays slow; a stall of the machine, which every request of
+            one short sample shares, does not.
+          - Errors over O(performance.error_rate) fail at once.
+        type: bool
+        default: false
   database:
     description: C(database_connectivity) settings; skipped when O(database.host) is empty.
     type: dict

@@ -323,8 +323,9 @@ INPUTS: tuple[Input, ...] = (
         "latency_confirm",
         True,
         _boolean,
-        "a p95 budget broken at the end of a soak is confirmed by a second soak of the same "
-        "length before the step fails (a stall of a few seconds does not fail a release)",
+        "a p95 budget broken at the end of a soak, or in the verification's performance "
+        "sample, is confirmed by a second one of the same size before the step fails (a "
+        "stall of a few seconds does not fail a release)",
     ),
     Input(
         "slipway_deploy_memory_max_percent",

@@ -24,6 +24,7 @@ from ansible_collections.slipway.ops.plugins.module_utils._verify_http import (
 )
 
 from tests.certs import self_signed
+from tests.conftest import STALL_SLACK
 from tests.unit.plugins.conftest import IMAGE, needs_docker
 
 
@@ -229,7 +230,7 @@ def test_database_that_never_answers_times_out(silent_gateway):
     port = int(silent_gateway.rsplit(":", 1)[1])
     error, elapsed = checks.postgres_answers("127.0.0.1", port, 0.5)
     assert error == f"TCP 127.0.0.1:{port}: timed out"
-    assert elapsed < 1500
+    assert elapsed < (0.5 + STALL_SLACK) * 1000  # not the peer's 30 s
 
 
 @pytest.mark.parametrize(
@@ -316,6 +317,51 @@ def test_two_slow_requests_of_fifty_are_chance():
     outcome = checks.judge_performance(figures, [10.0] * 48 + [700.0, 900.0], 500, 0.0)
     assert outcome.passed, outcome.message
     assert outcome.message.endswith("; 2 over the 500 ms budget, within chance")
+
+
+def performance(target, confirm, **over):
+    """The check on 10 requests against a 100 ms p95 budget; a slow step is 0.3 s."""
+    perf = {"requests": 10, "concurrency": 4, "path": "/ready", "p95_ms": 100}
+    perf.update(error_rate=0.0, confirm=confirm, **over)
+    ep = endpoint(target.url(""))
+    return checks.check_performance_baseline(ep, opts(performance=perf), False)
+
+
+SLOW_STEP, FAST_STEP = (200, "{}", 0.3), (200, "{}")
+
+
+def test_a_stall_over_one_sample_is_not_confirmed_by_the_second(target):
+    target.script(*[SLOW_STEP] * 10, FAST_STEP)
+    outcome = performance(target, confirm=True)
+    assert outcome.passed, outcome.message
+    assert outcome.message.startswith("10 requests: p50 ")
+    assert " in a second sample of 10 requests; the first one's p95 " in outcome.message
+    assert outcome.message.endswith("did not hold (a stall, not the release)")
+    assert outcome.metrics["first_sample"]["over_p95_budget"] == 10
+    assert outcome.metrics["over_p95_budget"] == 0
+    assert len(target.hits) == 20
+
+
+def test_a_slower_release_is_confirmed_by_the_second_sample(target):
+    target.script(SLOW_STEP)
+    outcome = performance(target, confirm=True)
+    assert not outcome.passed
+    assert outcome.message.startswith("p95 ")
+    assert ", confirmed by a second sample of 10 requests (the first: p95 " in outcome.message
+    assert len(target.hits) == 20
+
+
+@pytest.mark.parametrize(
+    ("step", "confirm"),
+    [(SLOW_STEP, False), ((500, "{}", 0.3), True)],
+    ids=["not-asked-to-confirm", "errors-fail-at-once"],
+)
+def test_a_breach_fails_on_the_first_sample_when_it_is_not_confirmed(target, step, confirm):
+    target.script(step)
+    outcome = performance(target, confirm=confirm)
+    assert not outcome.passed
+    assert "confirmed" not in outcome.message
+    assert len(target.hits) == 10
 
 
 def test_performance_counts_refused_connections_as_errors(closed_port):
