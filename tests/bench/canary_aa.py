@@ -186,16 +186,19 @@ def power(rows: list[tuple], start: float, end: float, keep: float, args) -> boo
     for kind in ("slow", "failing"):
         caught: list[int] = []
         missed = 0
+        misses: list[str] = []
         faulty = {canary: injected(rows, canary, kind) for canary in ("app1", "app2")}
         t0 = start + 10
         while t0 + args.max_window <= end - 5:
             for canary, baseline in (("app1", "app2"), ("app2", "app1")):
                 source = Replayed(faulty[canary], canary, keep)
-                verdict, look, _ = sequence(source, canary, baseline, t0, args)
+                verdict, look, reason = sequence(source, canary, baseline, t0, args)
                 if verdict == "failed":
                     caught.append(look)
                 else:
                     missed += 1
+                    at = f"+{t0 - start:.0f} s, {verdict} at {look} s"
+                    misses.append(f"  missed: {canary} from {at}: {reason}")
             t0 += args.power_step
         met = not missed and caught and max(caught) <= TARGET_DETECTION
         ok &= bool(met)
@@ -205,6 +208,8 @@ def power(rows: list[tuple], start: float, end: float, keep: float, args) -> boo
             f"{median:>10g}{max(caught, default=0):>6}{TARGET_DETECTION:>8}  "
             f"{'ok' if met else 'MISSED'}"
         )
+        for line in misses:
+            print(line)
     return ok
 
 
