@@ -35,7 +35,7 @@ export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 # ... and a failed stage's error lines here; `make test` prints them last.
 export SLIPWAY_STAGE_ERRORS := $(CURDIR)/.cache/stage-errors.txt
 
-.PHONY: help venv docker lab lab-down demo site ee deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy bench-speed bench-fleet lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site ee deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy bench-speed bench-fleet bench-task-costs lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -229,6 +229,11 @@ bench-deploy: site app-images
 # that checkout's deploys in turn with these, side by side.
 bench-speed: site app-images
 	@$(STAGE) bench-speed python tests/bench/deploy_speed.py $(if $(COMPARE),--compare $(COMPARE))
+
+# What a task slot costs the controller, by kind (set_fact, skipped, a module
+# over SSH, one delegated to localhost): the 2 s a host budget split.
+bench-task-costs: site
+	@$(STAGE) bench-task-costs python tests/bench/task_costs.py
 
 # The lab grown to 8 and 16 app hosts (SIZES), one deploy at each with serial 25%:
 # the controller's CPU a host and a batch, and 500 hosts on paper.
