@@ -80,19 +80,36 @@ def core_venv(minor: str) -> Path:
             missing_interpreter(python_version) + f", the controller Python of ansible-core {minor}"
         )
     pins = (f"ansible-core=={version}", *test_pins())
-    return venv_with(ROOT / ".cache" / "cores" / minor, python, pins, f"ansible-core {minor}")
+    home = ROOT / ".cache" / "cores" / minor
+    return venv_with(home, python, pins, f"ansible-core {minor}", lock_constraints())
 
 
-def venv_with(home: Path, python: str, pins: tuple[str, ...], label: str) -> Path:
-    """A venv at `home` made by `python` with `pins` installed; made again only when
-    the pins change (a stamp file holds them). Exits saying why when pip fails."""
+def lock_constraints() -> tuple[str, ...]:
+    """requirements.txt's pins but ansible-core's and ansible's: what ansible-core and the
+    test packages pull in comes at the lock's versions too, not the index's newest (a
+    cryptography released since the lock made ansible-core 2.19 and 2.20 print a
+    deprecation warning before ansible-doc's JSON, and a unit test failed on it)."""
+    text = (ROOT / "requirements.txt").read_text()
+    pins = re.findall(r"^[A-Za-z0-9][A-Za-z0-9._-]*==\S+", text, re.MULTILINE)
+    return tuple(pin for pin in pins if not re.match(r"(?i)ansible(-core)?==", pin))
+
+
+def venv_with(
+    home: Path, python: str, pins: tuple[str, ...], label: str, constraints: tuple[str, ...] = ()
+) -> Path:
+    """A venv at `home` made by `python` with `pins` installed, and what they pull in held
+    to `constraints`; made again only when either changes (a stamp file holds them). Exits
+    saying why when pip fails."""
     stamp = home / ".installed"
-    wanted = "\n".join(pins)
+    wanted = "\n".join((*pins, *constraints))
     if stamp.is_file() and stamp.read_text() == wanted:
         return home
     print(f"{label}: making {home.relative_to(ROOT)} ({Path(python).name})", flush=True)
     shutil.rmtree(home, ignore_errors=True)
-    pip = [str(home / "bin" / "python"), "-m", "pip", "install", "-q"]
+    home.mkdir(parents=True)
+    held = home / "constraints.txt"
+    held.write_text("".join(f"{pin}\n" for pin in constraints))
+    pip = [str(home / "bin" / "python"), "-m", "pip", "install", "-q", "-c", str(held)]
     for command in (
         [python, "-m", "venv", str(home)],
         [*pip, "--disable-pip-version-check", *pins],
