@@ -58,16 +58,19 @@ def missing_interpreter(version: str) -> str:
     )
 
 
+def lock_pins() -> tuple[str, ...]:
+    """Every `name==version` requirements.txt pins."""
+    text = (ROOT / "requirements.txt").read_text()
+    return tuple(re.findall(r"^[A-Za-z0-9][A-Za-z0-9._-]*==\S+", text, re.MULTILINE))
+
+
 def test_pins() -> tuple[str, ...]:
     """TEST_PACKAGES as requirements.txt pins them."""
-    text = (ROOT / "requirements.txt").read_text()
-    found = []
-    for name in TEST_PACKAGES:
-        pin = re.search(rf"^{re.escape(name)}==\S+", text, re.MULTILINE | re.IGNORECASE)
-        if not pin:
-            sys.exit(f"requirements.txt pins no {name}; add it (make lock) or drop it here")
-        found.append(pin.group(0))
-    return tuple(found)
+    pinned = {pin.split("==")[0].lower(): pin for pin in lock_pins()}
+    missing = [name for name in TEST_PACKAGES if name.lower() not in pinned]
+    if missing:
+        sys.exit(f"requirements.txt pins no {missing[0]}; add it (make lock) or drop it here")
+    return tuple(pinned[name.lower()] for name in TEST_PACKAGES)
 
 
 def core_venv(minor: str) -> Path:
@@ -89,9 +92,7 @@ def lock_constraints() -> tuple[str, ...]:
     test packages pull in comes at the lock's versions too, not the index's newest (a
     cryptography released since the lock made ansible-core 2.19 and 2.20 print a
     deprecation warning before ansible-doc's JSON, and a unit test failed on it)."""
-    text = (ROOT / "requirements.txt").read_text()
-    pins = re.findall(r"^[A-Za-z0-9][A-Za-z0-9._-]*==\S+", text, re.MULTILINE)
-    return tuple(pin for pin in pins if not re.match(r"(?i)ansible(-core)?==", pin))
+    return tuple(pin for pin in lock_pins() if not re.match(r"(?i)ansible(-core)?==", pin))
 
 
 def venv_with(

@@ -13,21 +13,23 @@ column is how many such slots fit in the 2 s budget.
   module on the controller   delegate_to: localhost: a Python interpreter started there
                              for each run (the canary judge, the watch, wait_for)
 
-Needs the lab converged (make site). Usage: task_costs.py [--runs N] [--tasks N]
+Needs the lab converged (make site); each run's output is kept in .cache/bench/task_costs/.
+Usage: task_costs.py [--runs N] [--tasks N]
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.lab_deploy import measured_playbook  # noqa: E402
+
+LOGS = ROOT / ".cache" / "bench" / "task_costs"
 BUDGET = 2.0  # controller CPU seconds a host, a deploy (issue 19)
 HOSTS = "app"
 KINDS = {
@@ -47,25 +49,16 @@ def playbook(kind: str, tasks: int) -> str:
     return f"- name: {kind}\n  hosts: {HOSTS}\n  gather_facts: false\n  tasks:\n{body}\n"
 
 
-def run(text: str, workdir: Path) -> tuple[float, float, int]:
-    """(wall s, controller CPU s, hosts) of one playbook run."""
-    path = workdir / "bench.yml"
-    path.write_text(text)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.monotonic()
-    done = subprocess.run(
-        [str(ROOT / ".venv/bin/ansible-playbook"), str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    wall = time.monotonic() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        sys.exit(f"task_costs: the playbook failed:\n{done.stdout[-3000:]}")
-    hosts = len(set(line.split()[0] for line in done.stdout.splitlines() if " : ok=" in line))
-    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, hosts
+def run(kind: str, tasks: int) -> tuple[float, float, int]:
+    """(wall s, controller CPU s, hosts) of one playbook run; its output in LOGS."""
+    path = LOGS / f"{kind.replace(' ', '_')}-{tasks}.yml"
+    LOGS.mkdir(parents=True, exist_ok=True)
+    path.write_text(playbook(kind, tasks))
+    rc, out, wall, cpu = measured_playbook(str(path), None, LOGS, path.stem)
+    if rc:
+        sys.exit(f"task_costs: the playbook failed:\n{out[-3000:]}")
+    hosts = len({line.split()[0] for line in out.splitlines() if " : ok=" in line})
+    return wall, cpu, hosts
 
 
 def main() -> int:
@@ -75,17 +68,15 @@ def main() -> int:
     args = parser.parse_args()
     cpu: dict[str, list[float]] = {kind: [] for kind in KINDS}
     wall: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        for round_ in range(args.runs):
-            base_wall, base_cpu, _ = run(playbook("set_fact", 1), workdir)
-            order = list(KINDS) if round_ % 2 == 0 else list(reversed(KINDS))
-            for kind in order:
-                w, c, hosts = run(playbook(kind, args.tasks), workdir)
-                slots = hosts * (args.tasks - 1)
-                cpu[kind].append((c - base_cpu) / slots * 1000)
-                wall[kind].append((w - base_wall) / (args.tasks - 1) * 1000)
-            print(f"task-costs: round {round_ + 1} of {args.runs} done", file=sys.stderr)
+    for round_ in range(args.runs):
+        base_wall, base_cpu, _ = run("set_fact", 1)
+        order = list(KINDS) if round_ % 2 == 0 else list(reversed(KINDS))
+        for kind in order:
+            w, c, hosts = run(kind, args.tasks)
+            slots = hosts * (args.tasks - 1)
+            cpu[kind].append((c - base_cpu) / slots * 1000)
+            wall[kind].append((w - base_wall) / (args.tasks - 1) * 1000)
+        print(f"task-costs: round {round_ + 1} of {args.runs} done", file=sys.stderr)
     print(f"\n{'kind of task':<32}{'CPU a slot':>12}{'wall a task':>13}{'slots in 2 s':>14}")
     for kind in KINDS:
         per_slot = statistics.median(cpu[kind])
