@@ -168,6 +168,16 @@ options:
         description: Failed looks in a row before this one.
         type: int
         default: 0
+  not_before:
+    description:
+      - Seconds since the epoch before which the judge does not read its evidence - it waits
+        until then. With O(source=prometheus), the window's end.
+      - The judge runs in the controller's worker (its action plugin), so the wait starts no
+        process.
+    type: float
+notes:
+  - An action plugin runs the judge in the controller's worker for the task, with no Python
+    interpreter started for it; O(not_before) waits there too.
 """
 
 EXAMPLES = r"""
@@ -220,6 +230,7 @@ failed_in_a_row:
 """
 
 import dataclasses
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.slipway.ops.plugins.module_utils import _canary_judge as judge
@@ -263,6 +274,7 @@ ARGUMENT_SPEC = {
             "failed_in_a_row": {"type": "int", "default": 0},
         },
     },
+    "not_before": {"type": "float"},
 }
 
 
@@ -306,14 +318,23 @@ def earlier(p: dict) -> bool:
     return p["prometheus"].get("baseline_start") is not None
 
 
-def _prometheus(module: AnsibleModule, hosts: list[str], start: float, end: float) -> list[dict]:
-    prom = module.params["prometheus"]
+class Refused(Exception):
+    """The judge cannot judge (bad input, unreadable evidence) or judged V(failed) with O(fail):
+    the message, and what it returns with it."""
+
+    def __init__(self, msg: str, **result):
+        super().__init__(msg)
+        self.result = result
+
+
+def _prometheus(p: dict, hosts: list[str], start: float, end: float) -> list[dict]:
+    prom = p["prometheus"]
     instances = {prom["instances"].get(h, h): h for h in hosts}
     source = PrometheusSource(prom["url"], instances, job=prom["job"])
     try:
         seen = source.traffic(start, end)
     except RuntimeError as err:
-        module.fail_json(msg=f"Prometheus at {prom['url']}: {err}")
+        raise Refused(f"Prometheus at {prom['url']}: {err}") from None
     return [
         {
             h: {r: {"latencies": t.latencies, "errors": t.errors} for r, t in routes.items()}
@@ -322,24 +343,23 @@ def _prometheus(module: AnsibleModule, hosts: list[str], start: float, end: floa
     ]
 
 
-def evidence(module: AnsibleModule) -> tuple[list[dict], list[dict]]:
+def evidence(p: dict) -> tuple[list[dict], list[dict]]:
     """The canary's window's evidence and the baseline's (the same list unless earlier)."""
-    p = module.params
     if p["source"] == "lb_log":
         if not p["traffic"]:
-            module.fail_json(msg="traffic is empty: pass each load balancer's lb_traffic result")
+            raise Refused("traffic is empty: pass each load balancer's lb_traffic result")
         return p["traffic"], p["baseline_traffic"] or p["traffic"]
     prom = p["prometheus"]
     needed = ["url", "start", "end"] + (["baseline_end"] if earlier(p) else [])
     missing = [k for k in needed if prom.get(k) in (None, "")]
     if missing:
-        module.fail_json(msg=f"source=prometheus needs prometheus.{', prometheus.'.join(missing)}")
+        raise Refused(f"source=prometheus needs prometheus.{', prometheus.'.join(missing)}")
     if not earlier(p):
-        seen = _prometheus(module, p["canary"] + p["baseline"], prom["start"], prom["end"])
+        seen = _prometheus(p, p["canary"] + p["baseline"], prom["start"], prom["end"])
         return seen, seen
     return (
-        _prometheus(module, p["canary"] + p["peers"], prom["start"], prom["end"]),
-        _prometheus(module, p["baseline"], prom["baseline_start"], prom["baseline_end"]),
+        _prometheus(p, p["canary"] + p["peers"], prom["start"], prom["end"]),
+        _prometheus(p, p["baseline"], prom["baseline_start"], prom["baseline_end"]),
     )
 
 
@@ -355,25 +375,26 @@ def judge_each(p: dict, seen: list[dict], before: list[dict], policy: judge.Poli
     )
 
 
-def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    p = module.params
+def verdict(p: dict) -> dict:
+    """The verdict on the validated options P; raises Refused (the module's failure)."""
     policy = judge.Policy(**p["policy"])
     problems = policy.check()
     if problems:
-        module.fail_json(msg="policy: " + "; ".join(problems))
+        raise Refused("policy: " + "; ".join(problems))
     # Over one window a host is either side (each: judged against the others); against an
     # earlier window it may be both.
     both = set() if earlier(p) or p["each"] else set(p["canary"]) & set(p["baseline"])
     if not p["canary"] or not p["baseline"] or both:
-        module.fail_json(
-            msg="canary and baseline must each name at least one host, and none in both"
+        raise Refused(
+            "canary and baseline must each name at least one host, and none in both"
             + (f" (in both: {', '.join(sorted(both))})" if both else "")
         )
     peers = [h for h in p["peers"] if h not in p["canary"]]
     if peers and not earlier(p):
-        module.fail_json(msg="peers need an earlier window (baseline_traffic, or a Prometheus one)")
-    seen, before = evidence(module)
+        raise Refused("peers need an earlier window (baseline_traffic, or a Prometheus one)")
+    if p["not_before"] is not None:
+        time.sleep(max(0.0, p["not_before"] - time.time()))
+    seen, before = evidence(p)
     canary = merge(p["canary"], seen)
     if p["each"]:
         result = judge_each(p, seen, before, policy)
@@ -385,7 +406,16 @@ def main():
     if p["sequence"]:
         result.update(judge.decide(result, judge.Looks(**p["sequence"])))
     if result["verdict"] == judge.FAIL and p["fail"]:
-        module.fail_json(msg=f"canary failed: {result['reason']}", changed=False, **result)
+        raise Refused(f"canary failed: {result['reason']}", **result)
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        result = verdict(module.params)
+    except Refused as err:
+        module.fail_json(msg=str(err), changed=False, **err.result)
     module.exit_json(changed=False, **result)
 
 

@@ -58,6 +58,14 @@ options:
       - V(true) - for a judgment on the run's own requests on a quiet fleet.
     type: bool
     default: false
+  wait:
+    description:
+      - Wait on the load balancer until O(end) has passed by its clock, the one that stamps the
+        log, before reading, so that the window is whole when it is read. Never longer than
+        O(end) - O(start) seconds.
+      - V(false) - read at once (a window that has closed already).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -66,6 +74,7 @@ EXAMPLES = r"""
     backends_file: /var/lib/slipway/nginx_tls/backends.json
     start: "{{ __canary_start }}"
     end: "{{ __canary_end }}"
+    wait: true
   delegate_to: "{{ lb }}"
   loop: "{{ groups['lb'] }}"
   loop_control: {loop_var: lb}
@@ -87,6 +96,7 @@ requests:
 
 import json
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.slipway.ops.plugins.module_utils._canary_evidence import LbLogSource
@@ -98,6 +108,7 @@ ARGUMENT_SPEC = {
     "start": {"type": "float", "required": True},
     "end": {"type": "float", "required": True},
     "own": {"type": "bool", "default": False},
+    "wait": {"type": "bool", "default": False},
 }
 
 
@@ -140,6 +151,8 @@ def main():
             )
     else:
         upstreams = {str(addr): str(host) for addr, host in p["upstreams"].items()}
+    if p["wait"]:
+        time.sleep(max(0.0, min(p["end"] - time.time(), p["end"] - p["start"])))
     traffic = LbLogSource([p["access_log"]], upstreams, own=p["own"]).traffic(p["start"], p["end"])
     module.exit_json(
         changed=False,
