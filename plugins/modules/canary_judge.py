@@ -172,8 +172,6 @@ options:
     description:
       - Seconds since the epoch before which the judge does not read its evidence - it waits
         until then. With O(source=prometheus), the window's end.
-      - The judge runs in the controller's worker (its action plugin), so the wait starts no
-        process.
     type: float
 notes:
   - An action plugin runs the judge in the controller's worker for the task, with no Python

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.slipway.ops.plugins.modules import canary_judge, lb_traffic
+
+from tests.conftest import STALL_SLACK
 
 UPSTREAMS = {"10.242.0.21:8000": "app1", "10.242.0.22:8000": "app2"}
 T0 = 1_800_000_000.0
@@ -235,3 +238,36 @@ def test_the_documented_policy_is_the_judges():
     assert {name: spec["type"] for name, spec in documented.items()} == {
         name: spec["type"] for name, spec in canary_judge.POLICY.items()
     }
+
+
+def test_the_judge_reads_no_earlier_than_not_before(tmp_path, capsys):
+    log = tmp_path / "access.log"
+    write_log(log, 60)
+    seen = call(lb_traffic, capsys, access_log=str(log), upstreams=UPSTREAMS, start=T0, end=T0 + 60)
+    began = time.time()
+    result = call(
+        canary_judge,
+        capsys,
+        canary=["app1"],
+        baseline=["app2"],
+        traffic=[seen["traffic"]],
+        not_before=began + 2,
+    )
+    assert time.time() - began >= 2
+    assert result["verdict"] == "passed", result["reason"]
+
+
+def test_a_load_balancer_reads_once_the_window_has_closed_and_waits_no_longer_than_it(
+    tmp_path, capsys
+):
+    log = tmp_path / "access.log"
+    began = time.time()
+    write_log(log, 3, start=began)
+    read = {"access_log": str(log), "upstreams": UPSTREAMS, "wait": True}
+    seen = call(lb_traffic, capsys, **read, start=began, end=began + 2)
+    assert time.time() - began >= 2
+    assert sum(seen["requests"].values()) == 2 * 52
+    # A window far ahead of the clock is waited for no longer than it lasts.
+    began = time.time()
+    call(lb_traffic, capsys, **read, start=began + 600, end=began + 601)
+    assert time.time() - began < 1 + STALL_SLACK
