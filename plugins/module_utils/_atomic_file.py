@@ -31,13 +31,18 @@ def sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Replace `path` with `data` (text is written as UTF-8), with permissions `mode`."""
+def write_atomic(
+    path: Path, data: bytes | str, mode: int = 0o644, owner: tuple[int, int] | None = None
+) -> None:
+    """Replace `path` with `data` (text is written as UTF-8), with permissions `mode` and,
+    given, the owner `(uid, gid)`."""
     path = Path(path)
     body = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
+            if owner is not None:
+                os.fchown(out.fileno(), *owner)
             os.fchmod(out.fileno(), mode)
             out.write(body)
             out.flush()

@@ -19,12 +19,13 @@ handshakes would make the load generator's own CPU part of what is measured.
 
 With --compare DIR (another checkout of Slipway, its .venv and .lab linked to this one's),
 the deploys alternate between DIR's playbooks and this checkout's, each taking the fleet
-the other way, and the table shows both, side by side (only this checkout's rows are held
-to the targets). Medians of --runs (3) against the targets of issue 19. A deploy counts only when it
-passed with no failed request, a site.yml run only with changed=0 on every host (a run
-that changed something is printed, not counted). Exits 1
-when a median misses its target or a measure has no passing run. Leaves the fleet on
-1.1.0, the lab's release, and each run's output in .cache/bench/deploy_speed/.
+the other way, the site.yml runs alternate too, and the table shows both, side by side
+(only this checkout's rows are held to the targets). Medians of --runs (3) against the
+targets of issue 19. A deploy counts only when it passed with no failed request, a
+site.yml run only with changed=0 on every host (a run that changed something is printed,
+not counted). Exits 1 when a median misses its target or a measure has no passing run.
+Leaves the fleet on 1.1.0, the lab's release, and each run's output in
+.cache/bench/deploy_speed/.
 Usage: deploy_speed.py [--runs N] [--only deploy|site ...] [--compare DIR]
 """
 
@@ -109,19 +110,21 @@ def deploys(runs: int, samples: dict[str, list[float]], trees: dict[str, Path]) 
         samples[f"{label}controller CPU per host"].append(cpu / hosts)
 
 
-def site_noops(runs: int, samples: dict[str, list[float]]) -> None:
-    for run in range(runs):
-        rc, out, seconds, cpu = measured("site.yml", None, f"site-{run + 1}")
+def site_noops(runs: int, samples: dict[str, list[float]], trees: dict[str, Path]) -> None:
+    """`runs` site.yml runs from each checkout in `trees` ({label: root}), taking turns."""
+    turns = [(label, root) for _ in range(runs) for label, root in trees.items()]
+    for turn, (label, root) in enumerate(turns, 1):
+        rc, out, seconds, cpu = measured("site.yml", None, f"site-{turn}", root)
         changed = {host: int(n) for host, n, _, _ in RECAP.findall(out) if int(n)}
         say(
-            f"site.yml ({run + 1}/{runs}): rc {rc}, {seconds:.1f} s, controller CPU {cpu:.1f} s,"
-            f" changed {changed or 'nothing'}"
+            f"{label}site.yml ({turn}/{len(turns)}): rc {rc}, {seconds:.1f} s,"
+            f" controller CPU {cpu:.1f} s, changed {changed or 'nothing'}"
         )
         if rc != 0:
             say(out[-3000:])
             return
         if not changed:
-            samples["site.yml no-op"].append(seconds)
+            samples[f"{label}site.yml no-op"].append(seconds)
 
 
 def main() -> int:
@@ -139,14 +142,13 @@ def main() -> int:
         for label in trees
         for name in TARGETS
         if ("site" if name.startswith("site") else "deploy") in wanted
-        and (label == "" or not name.startswith("site"))
     }
     targets = {name: TARGETS[name.rpartition(": ")[2]] for name in samples}
     units = {name: UNITS.get(name.rpartition(": ")[2], "s") for name in samples}
     if "deploy" in wanted:
         deploys(args.runs, samples, trees)
     if "site" in wanted:
-        site_noops(args.runs, samples)
+        site_noops(args.runs, samples, trees)
     ours = {name: values for name, values in samples.items() if ": " not in name}
     if args.compare:
         theirs = {name: values for name, values in samples.items() if name not in ours}
