@@ -57,17 +57,22 @@ def _attributes(st: os.stat_result) -> dict:
     return {"uid": st.st_uid, "gid": st.st_gid, "mode": stat.S_IMODE(st.st_mode)}
 
 
+def _name(lookup, field: str, number):
+    """The name of a user's or group's number where the host knows it, else what was given
+    (a number, or in check mode the name of one not made yet)."""
+    try:
+        return getattr(lookup(number), field)
+    except (KeyError, TypeError):
+        return number
+
+
 def _shown(attrs: dict) -> dict:
-    """Owner, group and mode as a diff shows them: names where the host knows them."""
-    try:
-        owner = pwd.getpwuid(attrs["uid"]).pw_name
-    except (KeyError, TypeError):
-        owner = attrs["uid"]
-    try:
-        group = grp.getgrgid(attrs["gid"]).gr_name
-    except (KeyError, TypeError):
-        group = attrs["gid"]
-    return {"owner": owner, "group": group, "mode": f"{attrs['mode']:04o}"}
+    """Owner, group and mode as a diff shows them."""
+    return {
+        "owner": _name(pwd.getpwuid, "pw_name", attrs["uid"]),
+        "group": _name(grp.getgrgid, "gr_name", attrs["gid"]),
+        "mode": f"{attrs['mode']:04o}",
+    }
 
 
 def _text(data: bytes | None) -> str:
@@ -88,10 +93,10 @@ def _missing(path: str) -> list[str]:
 
 
 def plan(files: list[dict], check_mode: bool = False) -> list[dict]:
-    """What each entry needs: a list of changes (path, state, content or None, wanted
-    attributes, and the diff). Reads only; raises Refused for an entry that cannot be made.
-    In check mode a missing directory is not refused: an earlier task of the run (a package
-    that owns it) would have made it."""
+    """What each entry needs: a list of changes (path, new content or None, whether it
+    exists, wanted attributes, validate, and the diff). Reads only; raises Refused for an
+    entry that cannot be made. In check mode a missing directory is not refused: an earlier
+    task of the run (a package that owns it) would have made it."""
     changes = []
     made = set()
     for entry in files:
