@@ -5,11 +5,13 @@ window. Two sources behind one interface, `traffic(start, end)`, which maps an
 app host to its route classes' Traffic:
 
 - LbLogSource reads the load balancer's JSON access log (nginx_tls's
-  slipway_json format): per request, each upstream attempt with its status and
-  its upstream response time. The default: it is what users got.
+  slipway_json format): per request, each upstream attempt with its status, its
+  upstream response time and when it ended (so that the judge holds the tail
+  against the baseline's at the same moment). The default: it is what users got.
 - PrometheusSource reads the platform's per-instance request histogram
   (platform_http_request_duration_seconds) over the window: each request as its
-  bucket's upper bound, so the judge's rank tests see binned latencies.
+  bucket's upper bound, so the judge's rank tests see binned latencies; and no
+  times (the tail is held against the baseline's whole window).
 
 An error is a 5xx from the upstream, an upstream error or timeout (nginx's 502
 and 504), or a request the client gave up on (499). Requests the load balancer
@@ -152,6 +154,7 @@ def collect(rows, upstreams: dict[str, str], start: float, end: float) -> dict:
             side.errors += 1
         elif ms is not None:
             side.latencies.append(ms)
+            side.times.append(round(t, 3))
     return traffic
 
 
@@ -173,6 +176,7 @@ class LbLogSource:
                 for route, seen in routes.items():
                     side = merged[host].setdefault(route, Traffic())
                     side.latencies += seen.latencies
+                    side.times += seen.times
                     side.errors += seen.errors
         return merged
 

@@ -18,9 +18,9 @@ chance cries wolf:
   median at least `latency_min_increase` (a share) and `latency_min_ms` over
   the baseline's.
 - tail: do more of the canary's requests exceed the baseline's p95, or its p75
-  (TAIL_QUANTILES)? Fisher's exact test, at least twice the baseline's share and
-  `tail_min_increase` more. A route slowed for some requests only moves the
-  tail, not the median.
+  (TAIL_QUANTILES), at the same moment (STRETCH_SECONDS)? Fisher's exact test, at
+  least twice the baseline's share and `tail_min_increase` more. A route slowed
+  for some requests only moves the tail, not the median.
 
 A class fails on any of them, even on a few requests (ten failures out of ten
 are evidence enough). It passes only with `min_requests` on both sides; else
@@ -32,6 +32,8 @@ pass.
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass, field, replace
 
 from ansible_collections.slipway.ops.plugins.module_utils import _stats as stats
@@ -43,23 +45,56 @@ PERFORMANCE = vocabulary.PERFORMANCE_DEGRADATION
 
 
 # The tail is judged over the baseline's p95, and over its p75, each at half the level
-# (the reason names the first that fails): a stall the whole fleet shares (a few seconds
-# of a busy machine) lifts the baseline's p95 over a regression on some of the canary's
-# requests; its p75 stays where the routes answer.
+# (the reason names the first that fails): a route slow on a few of its requests shows
+# over the p95; one slow on a quarter of them lifts the p95 itself, not the p75.
 TAIL_QUANTILES = (0.95, 0.75)
+# Over one window, each request is held against the baseline's quantile at the same
+# moment: the window is cut into stretches of at least STRETCH_SECONDS holding at least
+# STRETCH_REQUESTS of the baseline's answered requests. A stall the whole fleet shares (a
+# busy machine: every request one to three seconds late) lifts its own stretches'
+# quantiles, so the canary's requests in it are not counted slow for it, and the calm
+# stretches still show the canary's slow route. Over the whole window at once, a stall of
+# a fifth of it put the baseline's p75 over the slow route's 1.5 s; stretches of 2 s missed
+# half the time under stalls of 0.3 s every 1.5 s (tests/unit's test__canary_judge).
+STRETCH_SECONDS = 0.5
+STRETCH_REQUESTS = 15
 
 
 @dataclass
 class Traffic:
     """What one side served on one route class: every answered request's upstream
-    time (ms) and how many requests were errors (5xx, upstream error, timeout)."""
+    time (ms) and how many requests were errors (5xx, upstream error, timeout); and
+    when each answered request ended (epoch seconds, in the order of `latencies`), or
+    nothing when the source cannot say (Prometheus's bins)."""
 
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    times: list[float] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
         return len(self.latencies) + self.errors
+
+    @property
+    def timed(self) -> bool:
+        """Whether every answered request says when it ended."""
+        return bool(self.latencies) and len(self.times) == len(self.latencies)
+
+    def untimed(self) -> Traffic:
+        """The same requests with no times (judged over the whole window)."""
+        return Traffic(self.latencies, self.errors)
+
+
+def together(canary: Traffic, baseline: Traffic) -> bool:
+    """Whether the two sides were served over the same window, so that a request can be
+    held against the baseline's at the same moment: both timed, and nine in ten of the
+    canary's requests within the baseline's first and last. A side from an earlier window
+    (the watch's fleet before the deploy) is judged over its whole window."""
+    if not (canary.timed and baseline.timed):
+        return False
+    first, last = min(baseline.times), max(baseline.times)
+    within = sum(1 for t in canary.times if first <= t <= last)
+    return within >= 0.9 * len(canary.times)
 
 
 # The policy's fields that are shares (0..1).
@@ -147,7 +182,7 @@ def _errors(canary: Traffic, baseline: Traffic, policy: Policy, p_values: dict) 
 
 
 def _latency(canary: Traffic, baseline: Traffic, policy: Policy, p_values: dict) -> list:
-    """The whole distribution (its median), then its tail (the baseline's p95)."""
+    """The whole distribution (its median), then its tail (the baseline's quantiles)."""
     lc, lb = canary.latencies, baseline.latencies
     if not lc or not lb:
         return []
@@ -159,27 +194,83 @@ def _latency(canary: Traffic, baseline: Traffic, policy: Policy, p_values: dict)
         failures.append(
             (PERFORMANCE, f"median {mc:.0f} ms against the baseline's {mb:.0f} ms, p = {p:.2g}")
         )
-    tail = [_tail(lc, lb, q, policy) for q in TAIL_QUANTILES]
+    tail = [_tail(canary, baseline, q, policy) for q in TAIL_QUANTILES]
     p_values["tail"] = min(p for p, _said in tail)
     failures += [(PERFORMANCE, said) for _p, said in tail if said][:1]
     return failures
 
 
-def _tail(lc: list, lb: list, q: float, policy: Policy) -> tuple[float, str]:
-    """Slow: over the baseline's q-quantile by the same least effect as the median's, for
-    more of the canary's requests (its p-value, and the reason when it fails)."""
-    pq = stats.percentile(lb, q)
-    threshold = max(pq * (1 + policy.latency_min_increase), pq + policy.latency_min_ms)
-    slow_c = sum(1 for v in lc if v > threshold)
-    slow_b = sum(1 for v in lb if v > threshold)
-    p = stats.fisher_greater(slow_c, len(lc) - slow_c, slow_b, len(lb) - slow_b)
-    share_c, share_b = _share(slow_c, len(lc)), _share(slow_b, len(lb))
+def stretches(times: list[float]) -> list[float]:
+    """Where the window's stretches after the first begin, from the baseline's times: each
+    at least STRETCH_SECONDS long and holding at least STRETCH_REQUESTS of them."""
+    starts: list[float] = []
+    ordered = sorted(times)
+    if not ordered:
+        return starts
+    first, count = ordered[0], 0
+    for t in ordered:
+        if count >= STRETCH_REQUESTS and t - first >= STRETCH_SECONDS:
+            starts.append(t)
+            first, count = t, 0
+        count += 1
+    if starts and count < STRETCH_REQUESTS:
+        starts.pop()  # too few in the last one: it joins the one before
+    return starts
+
+
+def _where(side: Traffic, starts: list[float]) -> list[int]:
+    """The stretch of each of the side's answered requests (all in the first, untimed)."""
+    if not starts or not side.timed:
+        return [0] * len(side.latencies)
+    return [bisect.bisect_right(starts, t) for t in side.times]
+
+
+def _slow(canary: Traffic, baseline: Traffic, q: float, policy: Policy) -> tuple:
+    """How many of the canary's requests, and of the baseline's, are well over the baseline's
+    q-quantile at the same moment (over it by the median's least effect; a baseline request
+    against the others of its stretch, as a canary request is against all of them); and each
+    stretch's quantile."""
+    starts = stretches(baseline.times) if together(canary, baseline) else []
+    groups: list[list[float]] = [[] for _stretch in range(len(starts) + 1)]
+    for i, v in zip(_where(baseline, starts), baseline.latencies):
+        groups[i].append(v)
+    for group in groups:
+        group.sort()
+
+    def over(pq: float) -> float:
+        return max(pq * (1 + policy.latency_min_increase), pq + policy.latency_min_ms)
+
+    quantiles = [stats.percentile(group, q) for group in groups]
+    where = _where(canary, starts)
+    slow_c = sum(1 for i, v in zip(where, canary.latencies) if v > over(quantiles[i]))
+    slow_b = 0
+    for group in groups:
+        # Without the request itself, the quantile's rank among the n - 1 others is r: the
+        # value at rank r for the requests above it, at r + 1 for the others (never slow).
+        r = max(1, math.ceil(q * (len(group) - 1)))
+        if len(group) > r:
+            slow_b += sum(1 for v in group[r:] if v > over(group[r - 1]))
+    return slow_c, slow_b, quantiles
+
+
+def _tail(canary: Traffic, baseline: Traffic, q: float, policy: Policy) -> tuple[float, str]:
+    """Slow: more of the canary's requests well over the baseline's q-quantile at the same
+    moment (its p-value, and the reason when it fails). Untimed, the moment is the whole
+    window."""
+    nc, nb = len(canary.latencies), len(baseline.latencies)
+    slow_c, slow_b, quantiles = _slow(canary, baseline, q, policy)
+    p = stats.fisher_greater(slow_c, nc - slow_c, slow_b, nb - slow_b)
+    share_c, share_b = _share(slow_c, nc), _share(slow_b, nb)
     wider = share_c >= 2 * share_b and share_c - share_b >= policy.tail_min_increase
     if not (p < policy.level / len(TAIL_QUANTILES) and wider):
         return p, ""
-    said = f"{slow_c} of {len(lc)} requests ({share_c:.0%}) over {threshold:.0f} ms, well over"
-    said += f" the baseline's p{q * 100:.0f} of {pq:.0f} ms (the baseline's {share_b:.0%}),"
-    return p, f"{said} p = {p:.2g}"
+    said = f"{slow_c} of {nc} requests ({share_c:.0%}) well over the baseline's p{q * 100:.0f}"
+    if len(quantiles) == 1:
+        said += f" of {quantiles[0]:.0f} ms"
+    else:
+        said += f" at the same moment ({min(quantiles):.0f} to {max(quantiles):.0f} ms"
+        said += f" over {len(quantiles)} stretches)"
+    return p, f"{said} (the baseline's {share_b:.0%}), p = {p:.2g}"
 
 
 def judge_route(route: str, canary: Traffic, baseline: Traffic, policy: Policy) -> dict:
@@ -269,9 +360,15 @@ def pooled(sides: list[dict]) -> dict:
     for side in sides:
         for route, traffic in side.items():
             into = out.setdefault(route, Traffic())
+            into.times = (into.times + traffic.times) if _aligned(into, traffic) else []
             into.latencies += traffic.latencies
             into.errors += traffic.errors
     return out
+
+
+def _aligned(into: Traffic, more: Traffic) -> bool:
+    """Whether both say when each of their requests ended (an empty one says nothing wrong)."""
+    return (into.timed or not into.latencies) and (more.timed or not more.latencies)
 
 
 def judge_each(

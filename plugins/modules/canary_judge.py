@@ -15,7 +15,8 @@ description:
     O(baseline_traffic), O(prometheus.baseline_start)), per route class (reads, task
     submissions, other writes). Errors with Fisher's exact test and an absolute budget (Wilson
     interval), latency with the Mann-Whitney U test and the tail over the baseline's p95 and
-    p75, each with a minimum effect (docs/canary.md).
+    p75 at the same moment (O(source=lb_log) over one window; else over the whole window), each
+    with a minimum effect (docs/canary.md).
   - The verdict is V(passed), V(failed) (with the trigger, V(health_check_failure) for errors,
     V(performance_degradation) for latency) or V(inconclusive) when too few requests came.
   - The evidence is either what the load balancers logged, as C(slipway.ops.lb_traffic) returned
@@ -278,14 +279,20 @@ ARGUMENT_SPEC = {
 
 def merge(hosts: list[str], traffic: list[dict]) -> dict:
     """The hosts' traffic summed over every load balancer: {route: Traffic}."""
-    merged: dict[str, judge.Traffic] = {}
-    for seen in traffic:
-        for host in hosts:
-            for route, side in (seen.get(host) or {}).items():
-                into = merged.setdefault(route, judge.Traffic())
-                into.latencies += [float(v) for v in side.get("latencies", [])]
-                into.errors += int(side.get("errors", 0))
-    return merged
+    return judge.pooled(
+        [
+            {
+                route: judge.Traffic(
+                    [float(v) for v in side.get("latencies", [])],
+                    int(side.get("errors", 0)),
+                    [float(v) for v in side.get("times", [])],
+                )
+                for route, side in (seen.get(host) or {}).items()
+            }
+            for seen in traffic
+            for host in hosts
+        ]
+    )
 
 
 def _side(figures: dict) -> str:

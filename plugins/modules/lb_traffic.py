@@ -83,10 +83,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 traffic:
-  description: Per host, per route class, C(latencies) (ms, one per answered request) and C(errors).
+  description:
+    - Per host, per route class, C(latencies) (ms, one per answered request), C(times) (when each
+      of them ended, in seconds since the epoch, in the same order) and C(errors).
   returned: always
   type: dict
-  sample: {app1: {reads: {latencies: [12.0, 15.0], errors: 0}}, app2: {}}
+  sample:
+    app1: {reads: {latencies: [12.0, 15.0], times: [1765000000.215, 1765000001.87], errors: 0}}
+    app2: {}
 requests:
   description: The requests per host in the window.
   returned: always
@@ -158,7 +162,8 @@ def main():
         changed=False,
         traffic={
             host: {
-                route: {"latencies": t.latencies, "errors": t.errors} for route, t in routes.items()
+                route: {"latencies": t.latencies, "times": t.times, "errors": t.errors}
+                for route, t in routes.items()
             }
             for host, routes in traffic.items()
         },

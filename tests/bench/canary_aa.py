@@ -72,6 +72,9 @@ TARGET_FALSE_FAIL = 0.01
 TARGET_DETECTION = 60
 # The injected faults (the e2e's route-only bad releases, on the lab load's route mix).
 SLOW_SHARE, SLOW_MS, FAILING_SHARE = 0.25, 1500.0, 0.3
+# A stall both hosts share (a busy machine): every STALL_EVERY s, STALL_SECONDS in which
+# every answer is 1 to 3 s late (CI's slow-read canary was missed through one).
+STALL_EVERY, STALL_SECONDS, STALL_MS = 45, 10, (1000.0, 3000.0)
 UPSTREAMS = {"10.242.0.21:8000": "app1", "10.242.0.22:8000": "app2"}
 HOSTS = ("app1", "app2")
 PROMETHEUS = "http://10.242.0.41:9090"
@@ -180,14 +183,28 @@ def injected(rows: list[tuple], canary: str, kind: str, seed: int = 3) -> list[t
     return out
 
 
+def stalled(rows: list[tuple], start: float, seed: int = 5) -> list[tuple]:
+    """The rows with the shared stalls: both hosts' answers late alike."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible injection, not secrets
+    out = []
+    for t, addr, route, ms, error, draw in rows:
+        if ms is not None and (t - start) % STALL_EVERY < STALL_SECONDS:
+            ms += rng.uniform(*STALL_MS)
+        out.append((t, addr, route, ms, error, draw))
+    return out
+
+
 def power(rows: list[tuple], start: float, end: float, keep: float, args) -> bool:
     """Each injected fault's sequences: how many failed, and when. True when all met."""
     ok = True
-    for kind in ("slow", "failing"):
+    for kind in ("slow", "failing", "slow+stalls"):
         caught: list[int] = []
         missed = 0
         misses: list[str] = []
-        faulty = {canary: injected(rows, canary, kind) for canary in ("app1", "app2")}
+        fault = kind.split("+")[0]
+        faulty = {canary: injected(rows, canary, fault) for canary in ("app1", "app2")}
+        if kind.endswith("+stalls"):
+            faulty = {canary: stalled(got, start) for canary, got in faulty.items()}
         t0 = start + 10
         while t0 + args.max_window <= end - 5:
             for canary, baseline in (("app1", "app2"), ("app2", "app1")):
@@ -204,7 +221,7 @@ def power(rows: list[tuple], start: float, end: float, keep: float, args) -> boo
         ok &= bool(met)
         median = statistics.median(caught) if caught else 0
         print(
-            f"{kind:<12}{len(caught) + missed:>10}{len(caught):>8}{missed:>8}"
+            f"{kind:<14}{len(caught) + missed:>10}{len(caught):>8}{missed:>8}"
             f"{median:>10g}{max(caught, default=0):>6}{TARGET_DETECTION:>8}  "
             f"{'ok' if met else 'MISSED'}"
         )
@@ -217,7 +234,7 @@ def slower(window: dict, factor: float) -> dict:
     """Every host's answers `factor` times slower (the deploy's own load on a 2-core lab)."""
     return {
         host: {
-            route: judge.Traffic([ms * factor for ms in t.latencies], t.errors)
+            route: judge.Traffic([ms * factor for ms in t.latencies], t.errors, t.times)
             for route, t in routes.items()
         }
         for host, routes in window.items()
@@ -322,6 +339,8 @@ def main() -> int:
     sources = {"lb_log": lambda canary: Replayed(rows, canary, keep)}
     # The watch judges each host at its whole traffic: nothing thinned.
     runs = {name: (make, replay) for name, make in sources.items()}
+    with_stalls = stalled(rows, start)
+    runs["lb_log+stalls"] = (lambda canary: Replayed(with_stalls, canary, keep), replay)
     if not args.log:
         prometheus = evidence.PrometheusSource(PROMETHEUS, {"app1": "app1", "app2": "app2"})
         sources["prometheus"] = lambda canary: prometheus
@@ -335,7 +354,7 @@ def main() -> int:
         f"the watch: {args.watch_window} s against the {args.watch_baseline} s before"
     )
     print(
-        f"{'source':<12}{'sequences':>10}{'failed':>8}{'inconcl.':>10}{'false-fail':>12}"
+        f"{'source':<14}{'sequences':>10}{'failed':>8}{'inconcl.':>10}{'false-fail':>12}"
         f"{'target':>8}  ended at (median s)"
     )
     ok = True
@@ -347,14 +366,14 @@ def main() -> int:
         ok &= verdict == "ok"
         median = statistics.median(got["ended"]) if got["ended"] else 0
         print(
-            f"{name:<12}{total:>10}{counts['failed']:>8}{counts['inconclusive']:>10}"
+            f"{name:<14}{total:>10}{counts['failed']:>8}{counts['inconclusive']:>10}"
             f"{rate:>11.2%}{TARGET_FALSE_FAIL:>8.0%}  {median:g}  {verdict}"
         )
         for alarm in got["alarms"][: args.examples]:
             print(f"    false alarm: {alarm}")
     print(
         f"\ninjected faults on the canary's side (a sequence every {args.power_step:g} s):\n"
-        f"{'fault':<12}{'sequences':>10}{'caught':>8}{'missed':>8}{'median s':>10}{'max':>6}"
+        f"{'fault':<14}{'sequences':>10}{'caught':>8}{'missed':>8}{'median s':>10}{'max':>6}"
         f"{'target':>8}"
     )
     ok &= power(rows, start, end, keep, args)

@@ -107,6 +107,8 @@ def test_a_window_before_the_log_began_reads_it_all(tmp_path):
     traffic = evidence.LbLogSource([str(log)], UPSTREAMS).traffic(T0 - 60, T0 + 5)
     assert traffic["app1"]["reads"].requests == 5
     assert traffic["app2"] == {}
+    # each answered request says when it ended
+    assert traffic["app1"]["reads"].times == [T0 + i for i in range(5)]
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,75 @@ def test_a_stall_the_fleet_shares_does_not_hide_a_route_slowed_for_a_share(stall
     assert "well over the baseline's p75" in result["reason"], result["reason"]
 
 
+def timed(seed: int, n: int, stalls: list[tuple[float, float]], slow_share: float = 0.0) -> Traffic:
+    """n requests over 30 s, each with when it ended; `slow_share` of them at 1.5 s; those
+    within a stall (both sides share them) 1 to 3 s later."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible samples, not secrets
+    latencies, times = [], []
+    for _ in range(n):
+        t = round(rng.uniform(0, 30), 3)
+        slow = rng.random() < slow_share
+        latency = 1500.0 if slow else float(round(rng.lognormvariate(3.0, 0.5)))
+        if any(a <= t < b for a, b in stalls):
+            latency += round(rng.uniform(1000, 3000))
+        latencies.append(latency)
+        times.append(t)
+    return Traffic(latencies=latencies, times=times)
+
+
+# A stall of 10 s of a 30 s look (CI's, at the slow-read canary's second and third looks),
+# and one of 0.3 s every 1.5 s (a machine under CPU pressure).
+STALLS = {"one long": [(5.0, 15.0)], "many short": [(1.5 * i, 1.5 * i + 0.3) for i in range(20)]}
+
+
+@pytest.mark.parametrize("stalls", STALLS.values(), ids=STALLS.keys())
+def test_a_stall_the_fleet_shares_is_held_against_the_baseline_at_the_same_moment(stalls):
+    policy = replace(POLICY, looks=12)
+    missed = caught = alarms = 0
+    for i in range(20):
+        baseline = {"reads": timed(2 * i + 1, 900, stalls)}
+        canary = {"reads": timed(2 * i, 300, stalls, slow_share=0.25)}
+        result = judge.judge(canary, baseline, policy)
+        caught += result["verdict"] == "failed"
+        assert "at the same moment" in result["reason"], result["reason"]
+        # The same requests with no times (the whole window's quantiles) miss some.
+        untimed = {"reads": canary["reads"].untimed()}
+        missed += (
+            judge.judge(untimed, {"reads": baseline["reads"].untimed()}, policy)["verdict"]
+            != "failed"
+        )
+        good = {"reads": timed(1000 + i, 300, stalls)}
+        alarms += judge.judge(good, baseline, policy)["verdict"] == "failed"
+    assert (caught, alarms) == (20, 0)
+    assert missed > 0
+
+
+def test_the_stretches_hold_enough_of_the_baselines_requests_and_seconds():
+    assert judge.stretches([]) == []
+    assert judge.stretches([i / 10 for i in range(10)]) == []  # too few: one stretch
+    # 40 a second: a stretch every half second (20 requests each)
+    assert judge.stretches([i / 40 for i in range(400)]) == [i / 2 for i in range(1, 20)]
+    # 10 a second: a stretch every 15 requests; the last 10 join the one before
+    assert judge.stretches([i / 10 for i in range(100)]) == [1.5, 3.0, 4.5, 6.0, 7.5]
+
+
+def test_the_times_of_one_side_alone_or_of_another_window_change_nothing():
+    canary, baseline = timed(1, 300, [], slow_share=0.25), timed(2, 900, [])
+    untimed = judge.judge({"reads": canary.untimed()}, {"reads": baseline.untimed()}, POLICY)
+    assert "well over the baseline's p95 of" in untimed["reason"]
+    one_side = judge.judge({"reads": canary}, {"reads": baseline.untimed()}, POLICY)
+    assert one_side == untimed
+    # The watch: the fleet 300 s before, against the host's window.
+    earlier = Traffic(baseline.latencies, times=[t - 300 for t in baseline.times])
+    assert not judge.together(canary, earlier)
+    assert judge.judge({"reads": canary}, {"reads": earlier}, POLICY) == untimed
+    assert judge.together(canary, baseline)
+    # pooled with a side that has no times: none is kept
+    mixed = judge.pooled([{"reads": canary}, {"reads": baseline.untimed()}])["reads"]
+    assert (mixed.requests, mixed.times) == (1200, [])
+    assert judge.pooled([{"reads": canary}, {"reads": baseline}])["reads"].timed
+
+
 def test_a_route_slower_on_every_request_fails_on_its_median():
     result = judge.judge({"reads": traffic(1, 60, scale=3.0)}, {"reads": traffic(3, 600)}, POLICY)
     assert (result["verdict"], result["trigger"]) == ("failed", "performance_degradation")
