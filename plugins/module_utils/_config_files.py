@@ -1,8 +1,9 @@
 # Copyright: Slipway maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What slipway.ops.config_files does with its list of files and directories: plan reads
-each entry and says what differs, validate runs each changed file's check on its new
-content, apply puts one change in place (a file whole, by rename)."""
+"""What slipway.ops.config_files does with its list of files, directories, links and
+paths to remove: plan reads each entry and says what differs, validate runs each changed
+file's check on its new content, apply puts one change in place (a file or a link whole,
+by rename)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,10 @@ def plan(files: list[dict], check_mode: bool = False) -> list[dict]:
     changes = []
     made = set()
     for entry in files:
+        if entry["state"] in ("absent", "link"):
+            change = _plan_link_or_absent(entry, made, check_mode)
+            changes += [change] if change else []
+            continue
         wanted = _wanted(entry, check_mode)
         path = entry["path"]
         parent = os.path.dirname(path)
@@ -151,6 +156,43 @@ def plan(files: list[dict], check_mode: bool = False) -> list[dict]:
     return changes
 
 
+def _plan_link_or_absent(entry: dict, made: set, check_mode: bool) -> dict | None:
+    """An entry that is absent, or a symbolic link to `src`: its change, None when none.
+    A link's directory must be there, or made by an entry before it (as a file's)."""
+    path = entry["path"]
+    if not os.path.isabs(path):
+        raise Refused(f"files: {path!r} is not an absolute path.")
+    parent = os.path.dirname(path)
+    if entry["state"] == "link" and not (os.path.isdir(parent) or parent in made or check_mode):
+        raise Refused(f"files: {path}: its directory {parent} does not exist; list it first.")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise Refused(
+            f"files: {path} is a directory; state {entry['state']} replaces only a file or a link."
+        )
+    link = os.readlink(path) if st is not None and stat.S_ISLNK(st.st_mode) else None
+    src = entry.get("src") if entry["state"] == "link" else None
+    if (st is None and src is None) or (src is not None and link == src):
+        return None
+    if st is None:
+        before = {"state": "absent"}
+    else:
+        before = {"state": "link", "src": link} if link is not None else {"state": "file"}
+    after = {"state": "link", "src": src} if src is not None else {"state": "absent"}
+    return {
+        "path": path,
+        "content": None,
+        "exists": st is not None,
+        "link": src,
+        "remove": src is None,
+        "validate": None,
+        "diff": {"before_header": path, "after_header": path, "before": before, "after": after},
+    }
+
+
 def validate(change: dict, run_command) -> None:
     """Run the entry's validate command on its new content; Refused with its output."""
     command = change["validate"]
@@ -174,8 +216,19 @@ def validate(change: dict, run_command) -> None:
 
 
 def apply(change: dict) -> None:
-    wanted = change["wanted"]
     path = change["path"]
+    if change.get("remove"):
+        os.unlink(path)
+        return
+    if change.get("link") is not None:
+        # A new link beside it, renamed over it: the path is never missing.
+        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.slipway-link")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(change["link"], tmp)
+        os.replace(tmp, path)
+        return
+    wanted = change["wanted"]
     owner = (wanted["uid"], wanted["gid"])
     if change["content"] is not None:
         write_atomic(Path(path), change["content"], wanted["mode"], owner)

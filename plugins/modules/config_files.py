@@ -7,11 +7,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: config_files
-short_description: Put several configuration files and directories in place in one module run
+short_description: Put several configuration files, directories and links in place in one module run
 version_added: 0.1.0
 description:
   - Each entry of O(files) is a directory, or a file with its whole O(files[].content) (render a
-    template with C(lookup('ansible.builtin.template', ...))), and its owner, group and mode.
+    template with C(lookup('ansible.builtin.template', ...)), read a file with
+    C(lookup('ansible.builtin.file', ..., rstrip=false))), and its owner, group and mode; or a
+    symbolic link, or a path that must not exist.
   - One module run checks every entry and changes only what differs. C(ansible.builtin.template)
     and C(ansible.builtin.copy) run two modules for each file that is already right (a C(stat),
     then a C(file) for its attributes); a role's no-op re-run is mostly those runs.
@@ -46,10 +48,17 @@ options:
         type: path
         required: true
       state:
-        description: V(file) writes O(files[].content); V(directory) makes a directory.
+        description:
+          - V(file) writes O(files[].content); V(directory) makes a directory.
+          - V(link) makes the path a symbolic link to O(files[].src) (a file or a link there is
+            replaced, by rename); V(absent) removes a file or a link. Neither touches a directory
+            (the task fails naming it), and neither uses the owner, group or mode.
         type: str
-        choices: [file, directory]
+        choices: [file, directory, link, absent]
         default: file
+      src:
+        description: What the link points to; required with O(files[].state=link).
+        type: str
       content:
         description: The file's whole content; required with O(files[].state=file).
         type: str
@@ -102,6 +111,7 @@ changed_files:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.slipway.ops.plugins.module_utils._change_report import exit_with_changes
 from ansible_collections.slipway.ops.plugins.module_utils._config_files import (
     Refused,
     apply,
@@ -116,14 +126,19 @@ ARGUMENT_SPEC = {
         "required": True,
         "options": {
             "path": {"type": "path", "required": True},
-            "state": {"type": "str", "choices": ["file", "directory"], "default": "file"},
+            "state": {
+                "type": "str",
+                "choices": ["file", "directory", "link", "absent"],
+                "default": "file",
+            },
             "content": {"type": "str"},
+            "src": {"type": "str"},
             "mode": {"type": "str", "default": "0644"},
             "owner": {"type": "str", "default": "root"},
             "group": {"type": "str", "default": "root"},
             "validate": {"type": "str"},
         },
-        "required_if": [("state", "file", ("content",))],
+        "required_if": [("state", "file", ("content",)), ("state", "link", ("src",))],
     },
 }
 
@@ -150,10 +165,7 @@ def main():
                 changed_files=done,
             )
         done.append(change["path"])
-    result = {"changed": bool(changes), "changed_files": [c["path"] for c in changes]}
-    if module._diff:
-        result["diff"] = [c["diff"] for c in changes]
-    module.exit_json(**result)
+    exit_with_changes(module, changes, "changed_files", "path")
 
 
 if __name__ == "__main__":

@@ -105,6 +105,22 @@ def test_alert_rules_pass_their_unit_tests(tmp_path, alert_for):
     assert out.count("SUCCESS") == len(tests), out
 
 
+def test_the_role_installs_every_rule_test_it_holds():
+    """The role lists its rule tests one by one (one module run for them all): a test added
+    to files/rule-tests but not to the task would never run on the host."""
+    task = next(
+        t
+        for t in yaml.safe_load((ROLE / "tasks/prometheus.yml").read_text())
+        if "install the rules' unit tests" in t["name"]
+    )
+    listed = {
+        Path(entry["path"]).name
+        for entry in task["slipway.ops.config_files"]["files"]
+        if "rule-tests/" in entry.get("content", "")
+    }
+    assert listed == {p.name for p in (ROLE / "files/rule-tests").glob("*_test.yml")}
+
+
 def test_every_alert_the_issue_names_has_a_rule():
     text = render("etc/prometheus/rules/slipway.rules.yml.j2")
     alerts = {rule["alert"] for group in yaml.safe_load(text)["groups"] for rule in group["rules"]}

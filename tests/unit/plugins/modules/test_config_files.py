@@ -164,6 +164,13 @@ def test_a_file_that_passes_validation_is_written(tmp_path, me):
         ({"path": "{tmp}/none/x.conf", "content": "x"}, "its directory {tmp}/none does not exist"),
         ({"path": "{tmp}/sub", "content": "x"}, "{tmp}/sub exists and is not a file"),
         ({"path": "{tmp}/x.conf", "content": "x", "validate": "true"}, "validate must contain %s"),
+        ({"path": "{tmp}/x.conf", "state": "link"}, "src"),
+        (
+            {"path": "{tmp}/none/x", "state": "link", "src": "/etc"},
+            "its directory {tmp}/none does not exist",
+        ),
+        ({"path": "{tmp}/sub", "state": "absent"}, "{tmp}/sub is a directory"),
+        ({"path": "{tmp}/sub", "state": "link", "src": "/etc"}, "{tmp}/sub is a directory"),
     ],
 )
 def test_bad_input_fails_naming_the_entry_and_changes_nothing(tmp_path, me, entry, message):
@@ -175,3 +182,38 @@ def test_bad_input_fails_naming_the_entry_and_changes_nothing(tmp_path, me, entr
     assert not result.get("changed")
     assert message.replace("{tmp}", str(tmp_path)) in result["msg"]
     assert not (tmp_path / "first.conf").exists()
+
+
+def test_links_and_absent_paths_change_only_what_differs_and_tell_the_truth(tmp_path, me):
+    (tmp_path / "old.env").write_text("SECRET=1\n")
+    (tmp_path / "localtime").symlink_to("/usr/share/zoneinfo/Etc/UTC")
+    (tmp_path / "site").write_text("a file where the link goes\n")
+    files = [
+        {"path": str(tmp_path / "old.env"), "state": "absent"},
+        {"path": str(tmp_path / "never.env"), "state": "absent"},
+        {"path": str(tmp_path / "localtime"), "state": "link", "src": "/usr/share/zoneinfo/UTC"},
+        {"path": str(tmp_path / "site"), "state": "link", "src": "../available/site"},
+        {"path": str(tmp_path / "new"), "state": "link", "src": "target"},
+    ]
+    check = config_files(tmp_path, files, check=True, diff=True)
+    assert check["changed_files"] == [files[i]["path"] for i in (0, 2, 3, 4)], check
+    assert [(d["before"], d["after"]) for d in check["diff"]] == [
+        ({"state": "file"}, {"state": "absent"}),
+        (
+            {"state": "link", "src": "/usr/share/zoneinfo/Etc/UTC"},
+            {"state": "link", "src": "/usr/share/zoneinfo/UTC"},
+        ),
+        ({"state": "file"}, {"state": "link", "src": "../available/site"}),
+        ({"state": "absent"}, {"state": "link", "src": "target"}),
+    ]
+    assert (tmp_path / "old.env").exists()
+    assert not (tmp_path / "new").is_symlink()
+
+    result = config_files(tmp_path, files)
+    assert result["changed_files"] == check["changed_files"], result
+    assert not (tmp_path / "old.env").exists()
+    assert os.readlink(tmp_path / "localtime") == "/usr/share/zoneinfo/UTC"
+    assert os.readlink(tmp_path / "site") == "../available/site"
+    assert os.readlink(tmp_path / "new") == "target"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["localtime", "new", "site"]
+    assert config_files(tmp_path, files)["changed"] is False
