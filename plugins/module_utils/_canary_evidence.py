@@ -169,16 +169,13 @@ class LbLogSource:
         self.own = own  # count the run's own requests too
 
     def traffic(self, start: float, end: float) -> dict:
-        merged: dict[str, dict[str, Traffic]] = {host: {} for host in self.upstreams.values()}
-        for path in self.paths:
-            rows = (row for line in tail_lines(path, start) for row in observations(line, self.own))
-            for host, routes in collect(rows, self.upstreams, start, end).items():
-                for route, seen in routes.items():
-                    side = merged[host].setdefault(route, Traffic())
-                    side.latencies += seen.latencies
-                    side.times += seen.times
-                    side.errors += seen.errors
-        return merged
+        rows = (
+            row
+            for path in self.paths
+            for line in tail_lines(path, start)
+            for row in observations(line, self.own)
+        )
+        return collect(rows, self.upstreams, start, end)
 
 
 # ---- Prometheus ----------------------------------------------------------------

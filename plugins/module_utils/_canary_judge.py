@@ -80,10 +80,6 @@ class Traffic:
         """Whether every answered request says when it ended."""
         return bool(self.latencies) and len(self.times) == len(self.latencies)
 
-    def untimed(self) -> Traffic:
-        """The same requests with no times (judged over the whole window)."""
-        return Traffic(self.latencies, self.errors)
-
 
 def together(canary: Traffic, baseline: Traffic) -> bool:
     """Whether the two sides were served over the same window, so that a request can be
@@ -219,8 +215,8 @@ def stretches(times: list[float]) -> list[float]:
 
 
 def _where(side: Traffic, starts: list[float]) -> list[int]:
-    """The stretch of each of the side's answered requests (all in the first, untimed)."""
-    if not starts or not side.timed:
+    """The stretch of each of the side's answered requests (all in one with no starts)."""
+    if not starts:
         return [0] * len(side.latencies)
     return [bisect.bisect_right(starts, t) for t in side.times]
 

@@ -39,8 +39,6 @@ def _id(lookup, field: str, kind: str, name: str, path: str, check_mode: bool):
 def _wanted(entry: dict, check_mode: bool) -> dict:
     """The entry's owner, group and mode as numbers, or Refused naming what is wrong."""
     path = entry["path"]
-    if not os.path.isabs(path):
-        raise Refused(f"files: {path!r} is not an absolute path.")
     try:
         mode = int(entry["mode"], 8)
     except ValueError:
@@ -94,20 +92,21 @@ def _missing(path: str) -> list[str]:
 
 
 def plan(files: list[dict], check_mode: bool = False) -> list[dict]:
-    """What each entry needs: a list of changes (path, new content or None, whether it
+    """What each entry needs: a list of changes (path, state, new content or None, whether it
     exists, wanted attributes, validate, and the diff). Reads only; raises Refused for an
     entry that cannot be made. In check mode a missing directory is not refused: an earlier
     task of the run (a package that owns it) would have made it."""
     changes = []
     made = set()
     for entry in files:
+        if not os.path.isabs(entry["path"]):
+            raise Refused(f"files: {entry['path']!r} is not an absolute path.")
         if entry["state"] in ("absent", "link"):
             change = _plan_link_or_absent(entry, made, check_mode)
             changes += [change] if change else []
             continue
         wanted = _wanted(entry, check_mode)
         path = entry["path"]
-        parent = os.path.dirname(path)
         directory = entry["state"] == "directory"
         # A directory's symbolic link is followed (as ansible.builtin.file does); a file's is
         # replaced by the file (as ansible.builtin.template does: Debian 13 ships
@@ -117,9 +116,8 @@ def plan(files: list[dict], check_mode: bool = False) -> list[dict]:
         except FileNotFoundError:
             st = None
         link = os.readlink(path) if st is not None and stat.S_ISLNK(st.st_mode) else None
-        missing_parent = not (os.path.isdir(parent) or parent in made or check_mode)
-        if st is None and missing_parent and not directory:
-            raise Refused(f"files: {path}: its directory {parent} does not exist; list it first.")
+        if st is None and not directory:
+            _need_parent(path, made, check_mode)
         if st is not None and link is None and stat.S_ISDIR(st.st_mode) != directory:
             kind = "a directory" if directory else "a file"
             raise Refused(f"files: {path} exists and is not {kind}; move it away first.")
@@ -146,6 +144,7 @@ def plan(files: list[dict], check_mode: bool = False) -> list[dict]:
         changes.append(
             {
                 "path": path,
+                "state": entry["state"],
                 "content": None if new == old else new,
                 "exists": st is not None,
                 "wanted": wanted,
@@ -156,15 +155,21 @@ def plan(files: list[dict], check_mode: bool = False) -> list[dict]:
     return changes
 
 
+def _need_parent(path: str, made: set, check_mode: bool) -> None:
+    """Refused when the path's directory is not there nor made by an entry before it. In
+    check mode it is not refused: an earlier task of the run (a package that owns it) would
+    have made it."""
+    parent = os.path.dirname(path)
+    if not (os.path.isdir(parent) or parent in made or check_mode):
+        raise Refused(f"files: {path}: its directory {parent} does not exist; list it first.")
+
+
 def _plan_link_or_absent(entry: dict, made: set, check_mode: bool) -> dict | None:
     """An entry that is absent, or a symbolic link to `src`: its change, None when none.
     A link's directory must be there, or made by an entry before it (as a file's)."""
     path = entry["path"]
-    if not os.path.isabs(path):
-        raise Refused(f"files: {path!r} is not an absolute path.")
-    parent = os.path.dirname(path)
-    if entry["state"] == "link" and not (os.path.isdir(parent) or parent in made or check_mode):
-        raise Refused(f"files: {path}: its directory {parent} does not exist; list it first.")
+    if entry["state"] == "link":
+        _need_parent(path, made, check_mode)
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -184,10 +189,10 @@ def _plan_link_or_absent(entry: dict, made: set, check_mode: bool) -> dict | Non
     after = {"state": "link", "src": src} if src is not None else {"state": "absent"}
     return {
         "path": path,
+        "state": entry["state"],
+        "src": src,
         "content": None,
         "exists": st is not None,
-        "link": src,
-        "remove": src is None,
         "validate": None,
         "diff": {"before_header": path, "after_header": path, "before": before, "after": after},
     }
@@ -217,15 +222,15 @@ def validate(change: dict, run_command) -> None:
 
 def apply(change: dict) -> None:
     path = change["path"]
-    if change.get("remove"):
+    if change["state"] == "absent":
         os.unlink(path)
         return
-    if change.get("link") is not None:
+    if change["state"] == "link":
         # A new link beside it, renamed over it: the path is never missing.
         tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.slipway-link")
         if os.path.lexists(tmp):
             os.unlink(tmp)
-        os.symlink(change["link"], tmp)
+        os.symlink(change["src"], tmp)
         os.replace(tmp, path)
         return
     wanted = change["wanted"]

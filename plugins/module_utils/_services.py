@@ -84,15 +84,10 @@ def plan(units: list[dict], states: dict[str, dict], check_mode: bool = False) -
             actions.append("stop")
         if not actions:
             continue
-        before = _shown(_enabled(state), active)
-        if load == "not-found":
-            before = {"state": "absent"}
-        after = dict(_shown(_enabled(state), active))
-        after["enabled"] = {"enable": "enabled", "disable": "disabled"}.get(
-            next((a for a in actions if a in ("enable", "disable")), ""), after["enabled"]
-        )
-        after["state"] = {"start": "active", "stop": "inactive"}.get(
-            next((a for a in actions if a in ("start", "stop")), ""), after["state"]
+        before = {"state": "absent"} if load == "not-found" else _shown(_enabled(state), active)
+        after = _shown(
+            {"enable": "enabled", "disable": "disabled"}.get(actions[0], _enabled(state)),
+            "active" if "start" in actions else "inactive" if "stop" in actions else active,
         )
         changes.append(
             {
@@ -109,10 +104,9 @@ def plan(units: list[dict], states: dict[str, dict], check_mode: bool = False) -
     return changes
 
 
-def apply(changes: list[dict], run_command) -> list[str]:
+def apply(changes: list[dict], run_command) -> None:
     """Enable, then disable, in one call each; then start and stop each unit on its own.
-    Returns the units changed; raises Refused naming the unit that failed and the ones
-    changed before it."""
+    Raises Refused naming the unit that failed and the ones changed before it."""
     done: list[str] = []
 
     def run(action: str, names: list[str]) -> None:
@@ -135,4 +129,3 @@ def apply(changes: list[dict], run_command) -> list[str]:
         for action in ("start", "stop"):
             if action in change["actions"]:
                 run(action, [change["name"]])
-    return list(dict.fromkeys(done))

@@ -21,20 +21,30 @@ def traffic(
     slow_ms: float = 1500,
     scale: float = 1.0,
     stall_share: float = 0.0,
+    stalls: list[tuple[float, float]] | None = None,
 ) -> Traffic:
     """n requests: lognormal upstream times around 20 ms in whole ms, `errors` of them errors,
     `slow_share` of the answered ones at slow_ms; `stall_share` of them 1 to 3 s later (a
-    stall of the machine: both sides share it)."""
+    stall of the machine: both sides share it). With `stalls`, each request ends at a time
+    within 30 s, and those within a stall are 1 to 3 s later."""
     rng = random.Random(seed)  # noqa: S311 - reproducible samples, not secrets
     answered = n - errors
-    latencies = []
+    latencies, times = [], []
     for _ in range(answered):
+        t = round(rng.uniform(0, 30), 3) if stalls is not None else None
         slow = rng.random() < slow_share
         latency = float(slow_ms if slow else round(scale * rng.lognormvariate(3.0, 0.5)))
-        if rng.random() < stall_share:
+        stalled = any(a <= t < b for a, b in stalls) if stalls is not None else False
+        if rng.random() < stall_share or stalled:
             latency += round(rng.uniform(1000, 3000))
         latencies.append(latency)
-    return Traffic(latencies=latencies, errors=errors)
+        times += [t] if t is not None else []
+    return Traffic(latencies=latencies, errors=errors, times=times)
+
+
+def untimed(side: Traffic) -> Traffic:
+    """The same requests with no times: judged over the whole window."""
+    return Traffic(side.latencies, side.errors)
 
 
 def test_a_good_canary_passes_on_every_route_with_traffic():
@@ -66,22 +76,6 @@ def test_a_stall_the_fleet_shares_does_not_hide_a_route_slowed_for_a_share(stall
     assert "well over the baseline's p75" in result["reason"], result["reason"]
 
 
-def timed(seed: int, n: int, stalls: list[tuple[float, float]], slow_share: float = 0.0) -> Traffic:
-    """n requests over 30 s, each with when it ended; `slow_share` of them at 1.5 s; those
-    within a stall (both sides share them) 1 to 3 s later."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible samples, not secrets
-    latencies, times = [], []
-    for _ in range(n):
-        t = round(rng.uniform(0, 30), 3)
-        slow = rng.random() < slow_share
-        latency = 1500.0 if slow else float(round(rng.lognormvariate(3.0, 0.5)))
-        if any(a <= t < b for a, b in stalls):
-            latency += round(rng.uniform(1000, 3000))
-        latencies.append(latency)
-        times.append(t)
-    return Traffic(latencies=latencies, times=times)
-
-
 # A stall of 10 s of a 30 s look (CI's, at the slow-read canary's second and third looks),
 # and one of 0.3 s every 1.5 s (a machine under CPU pressure).
 STALLS = {"one long": [(5.0, 15.0)], "many short": [(1.5 * i, 1.5 * i + 0.3) for i in range(20)]}
@@ -92,18 +86,17 @@ def test_a_stall_the_fleet_shares_is_held_against_the_baseline_at_the_same_momen
     policy = replace(POLICY, looks=12)
     missed = caught = alarms = 0
     for i in range(20):
-        baseline = {"reads": timed(2 * i + 1, 900, stalls)}
-        canary = {"reads": timed(2 * i, 300, stalls, slow_share=0.25)}
+        baseline = {"reads": traffic(2 * i + 1, 900, stalls=stalls)}
+        canary = {"reads": traffic(2 * i, 300, stalls=stalls, slow_share=0.25)}
         result = judge.judge(canary, baseline, policy)
         caught += result["verdict"] == "failed"
         assert "at the same moment" in result["reason"], result["reason"]
         # The same requests with no times (the whole window's quantiles) miss some.
-        untimed = {"reads": canary["reads"].untimed()}
+        whole = {"reads": untimed(canary["reads"])}
         missed += (
-            judge.judge(untimed, {"reads": baseline["reads"].untimed()}, policy)["verdict"]
-            != "failed"
+            judge.judge(whole, {"reads": untimed(baseline["reads"])}, policy)["verdict"] != "failed"
         )
-        good = {"reads": timed(1000 + i, 300, stalls)}
+        good = {"reads": traffic(1000 + i, 300, stalls=stalls)}
         alarms += judge.judge(good, baseline, policy)["verdict"] == "failed"
     assert (caught, alarms) == (20, 0)
     assert missed > 0
@@ -119,18 +112,18 @@ def test_the_stretches_hold_enough_of_the_baselines_requests_and_seconds():
 
 
 def test_the_times_of_one_side_alone_or_of_another_window_change_nothing():
-    canary, baseline = timed(1, 300, [], slow_share=0.25), timed(2, 900, [])
-    untimed = judge.judge({"reads": canary.untimed()}, {"reads": baseline.untimed()}, POLICY)
-    assert "well over the baseline's p95 of" in untimed["reason"]
-    one_side = judge.judge({"reads": canary}, {"reads": baseline.untimed()}, POLICY)
-    assert one_side == untimed
+    canary, baseline = traffic(1, 300, stalls=[], slow_share=0.25), traffic(2, 900, stalls=[])
+    whole = judge.judge({"reads": untimed(canary)}, {"reads": untimed(baseline)}, POLICY)
+    assert "well over the baseline's p95 of" in whole["reason"]
+    one_side = judge.judge({"reads": canary}, {"reads": untimed(baseline)}, POLICY)
+    assert one_side == whole
     # The watch: the fleet 300 s before, against the host's window.
     earlier = Traffic(baseline.latencies, times=[t - 300 for t in baseline.times])
     assert not judge.together(canary, earlier)
-    assert judge.judge({"reads": canary}, {"reads": earlier}, POLICY) == untimed
+    assert judge.judge({"reads": canary}, {"reads": earlier}, POLICY) == whole
     assert judge.together(canary, baseline)
     # pooled with a side that has no times: none is kept
-    mixed = judge.pooled([{"reads": canary}, {"reads": baseline.untimed()}])["reads"]
+    mixed = judge.pooled([{"reads": canary}, {"reads": untimed(baseline)}])["reads"]
     assert (mixed.requests, mixed.times) == (1200, [])
     assert judge.pooled([{"reads": canary}, {"reads": baseline}])["reads"].timed
 
