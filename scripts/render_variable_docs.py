@@ -72,12 +72,29 @@ def applied_by(role: str) -> list[tuple[str, str, str]]:
                 ) == f"slipway.ops.{role}":
                     found.append((playbook.name, play["hosts"], ""))
             for task in play.get("tasks", []):
-                imported = (
-                    task.get("ansible.builtin.import_role", {}) if isinstance(task, dict) else {}
+                if not isinstance(task, dict):
+                    continue
+                hosts = play["hosts"]
+                called = task.get("ansible.builtin.import_role", {})
+                # An include that applies a role to a group of a play of every host
+                # (site.yml's free play); a looped one names its roles in the loop.
+                if "ansible.builtin.include_role" in task and (
+                    _group(task.get("when")) or hosts == "all"
+                ):
+                    called = task["ansible.builtin.include_role"]
+                    hosts = _group(task.get("when")) or hosts
+                names = (
+                    task.get("loop", []) if "{{" in called.get("name", "") else [called.get("name")]
                 )
-                if imported.get("name") == f"slipway.ops.{role}":
-                    found.append((playbook.name, play["hosts"], imported.get("tasks_from", "")))
+                if f"slipway.ops.{role}" in names:
+                    found.append((playbook.name, hosts, called.get("tasks_from", "")))
     return found
+
+
+def _group(when) -> str:
+    """The group of a task's `'<group>' in group_names` condition, else ""."""
+    found = re.fullmatch(r"""'([\w-]+)' in group_names""", str(when or "").strip())
+    return found.group(1) if found else ""
 
 
 def render_readme(role_dir: Path) -> str:

@@ -219,6 +219,7 @@ BAD_INPUT = {
         ({"host_prep_admin_networks": []}, "host_prep_admin_networks is empty"),
         ({"host_prep_timezone": "Mars/Olympus Mons"}, "host_prep_timezone like Europe/Paris"),
         ({"host_prep_apt_update_timeout": 0}, "host_prep_apt_update_timeout must be at least 10"),
+        ({"host_prep_apt_lists_max_age": -1}, "host_prep_apt_lists_max_age must be 0 or more"),
     ],
     "docker_engine": [
         (
