@@ -35,7 +35,7 @@ export SLIPWAY_STAGE_LOG := $(CURDIR)/.cache/stages.tsv
 # ... and a failed stage's error lines here; `make test` prints them last.
 export SLIPWAY_STAGE_ERRORS := $(CURDIR)/.cache/stage-errors.txt
 
-.PHONY: help venv docker lab lab-down demo site ee deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy bench-speed bench-fleet bench-task-costs lock app-lock clean stage-log-reset
+.PHONY: help venv docker lab lab-down demo site ee deploy-e2e deploy-exits test test-fast lint unit target-pythons core-units target-units engine-test app-test app-images molecule integration bench bench-roles bench-audit bench-db bench-deploy bench-speed bench-fleet bench-task-costs bench-evidence lock app-lock clean stage-log-reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -226,14 +226,20 @@ bench-deploy: site app-images
 # What Slipway adds to a deploy (wall time over its lower bound, overhead and
 # controller CPU per host, under load) and site.yml with nothing to change,
 # median of 3 against their targets (about 30 min). COMPARE=<checkout> runs
-# that checkout's deploys in turn with these, side by side.
+# that checkout's deploys in turn with these, side by side; PROFILE=1 adds the
+# deploys' controller CPU by playbook file.
 bench-speed: site app-images
-	@$(STAGE) bench-speed python tests/bench/deploy_speed.py $(if $(COMPARE),--compare $(COMPARE))
+	@$(STAGE) bench-speed python tests/bench/deploy_speed.py $(if $(COMPARE),--compare $(COMPARE)) $(if $(PROFILE),--profile)
 
 # What a task slot costs the controller, by kind (set_fact, skipped, a module
 # over SSH, one delegated to localhost): the 2 s a host budget split.
 bench-task-costs: site
 	@$(STAGE) bench-task-costs python tests/bench/task_costs.py
+
+# What the canary's evidence costs the controller as the traffic grows: one
+# read, keep and judgment of 2,000 to 100,000 requests (COMPARE as above).
+bench-evidence: site
+	@$(STAGE) bench-evidence python tests/bench/evidence_cost.py $(if $(COMPARE),--compare $(COMPARE))
 
 # The lab grown to 8 and 16 app hosts (SIZES), one deploy at each with serial 25%:
 # the controller's CPU a host and a batch, and 500 hosts on paper.

@@ -52,6 +52,9 @@ options:
   traffic:
     description:
       - O(source=lb_log) - each load balancer's RV(slipway.ops.lb_traffic#module:traffic).
+      - Each side's C(latencies) (ms) and C(times) (ms since the epoch) as that module returns
+        them, numbers apart by spaces; lists of numbers (C(times) in seconds since the epoch) are
+        taken too.
     type: list
     elements: dict
     default: []
@@ -279,20 +282,19 @@ ARGUMENT_SPEC = {
 
 def merge(hosts: list[str], traffic: list[dict]) -> dict:
     """The hosts' traffic summed over every load balancer: {route: Traffic}."""
-    return judge.pooled(
-        [
-            {
-                route: judge.Traffic(
-                    [float(v) for v in side.get("latencies", [])],
-                    int(side.get("errors", 0)),
-                    [float(v) for v in side.get("times", [])],
-                )
-                for route, side in (seen.get(host) or {}).items()
-            }
-            for seen in traffic
-            for host in hosts
-        ]
-    )
+    try:
+        return judge.pooled(
+            [
+                {
+                    route: judge.Traffic.unpacked(side)
+                    for route, side in (seen.get(host) or {}).items()
+                }
+                for seen in traffic
+                for host in hosts
+            ]
+        )
+    except (AttributeError, ValueError) as err:
+        raise Refused(f"traffic is not as slipway.ops.lb_traffic returns it: {err}") from None
 
 
 def _side(figures: dict) -> str:

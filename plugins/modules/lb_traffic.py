@@ -85,11 +85,14 @@ RETURN = r"""
 traffic:
   description:
     - Per host, per route class, C(latencies) (ms, one per answered request), C(times) (when each
-      of them ended, in seconds since the epoch, in the same order) and C(errors).
+      of them ended, in whole milliseconds since the epoch, in the same order) and C(errors).
+    - C(latencies) and C(times) are each one string of numbers apart by spaces, not lists - the
+      controller copies a list element by element for every task that touches it, and a busy
+      window holds tens of thousands of requests.
   returned: always
   type: dict
   sample:
-    app1: {reads: {latencies: [12.0, 15.0], times: [1765000000.215, 1765000001.87], errors: 0}}
+    app1: {reads: {latencies: "12 15", times: "1765000000215 1765000001870", errors: 0}}
     app2: {}
 requests:
   description: The requests per host in the window.
@@ -161,10 +164,7 @@ def main():
     module.exit_json(
         changed=False,
         traffic={
-            host: {
-                route: {"latencies": t.latencies, "times": t.times, "errors": t.errors}
-                for route, t in routes.items()
-            }
+            host: {route: t.packed() for route, t in routes.items()}
             for host, routes in traffic.items()
         },
         requests={

@@ -17,6 +17,10 @@ handshakes would make the load generator's own CPU part of what is measured.
                             (ansible-playbook and its forks) over the hosts
   site.yml no-op            site.yml on the converged lab; every run must change nothing
 
+With --profile, each deploy also writes the controller's CPU a task
+(tests/bench/profile/task_cpu.py) next to its log, and the run ends with the median CPU of
+each playbook file, for each checkout: where a change won or lost.
+
 With --compare DIR (another checkout of Slipway, its .venv and .lab linked to this one's),
 the deploys alternate between DIR's playbooks and this checkout's, each taking the fleet
 the other way, the site.yml runs alternate too, and the table shows both, side by side
@@ -26,14 +30,20 @@ site.yml run only with changed=0 on every host (a run that changed something is 
 not counted). Exits 1 when a median misses its target or a measure has no passing run.
 Leaves the fleet on 1.1.0, the lab's release, and each run's output in
 .cache/bench/deploy_speed/.
-Usage: deploy_speed.py [--runs N] [--only deploy|site ...] [--compare DIR]
+Usage: deploy_speed.py [--runs N] [--only deploy|site ...] [--compare DIR] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
+import contextlib
+import json
+import os
 import re
+import statistics
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +70,8 @@ TARGETS = {
 }
 UNITS = {"deploy wall / bound": "x"}
 LOGS = ROOT / ".cache" / "bench" / "deploy_speed"
+# With --profile: each checkout's counted deploys' task CPU files, by label.
+PROFILES: dict[str, list[Path]] = {}
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -74,7 +86,62 @@ def measured(
     return measured_playbook(name, release, LOGS, log, root=root)
 
 
-def deploys(runs: int, samples: dict[str, list[float]], trees: dict[str, Path]) -> None:
+@contextlib.contextmanager
+def profiling(root: Path, log: str, on: bool):
+    """With `on`, the run writes its CPU a task to LOGS/<log>.cpu.json (the checkout's own
+    callbacks stay enabled)."""
+    if not on:
+        yield None
+        return
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "ansible.cfg")
+    enabled = cfg.get("defaults", "callbacks_enabled", fallback="")
+    out = LOGS / f"{log}.cpu.json"
+    env = {
+        "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "tests" / "bench" / "profile"),
+        "ANSIBLE_CALLBACKS_ENABLED": ",".join(filter(None, [enabled, "task_cpu"])),
+        "SLIPWAY_TASK_CPU_OUT": str(out),
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield out
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def print_profile(profiles: dict[str, list[Path]]) -> None:
+    """The median controller CPU of each playbook file over each checkout's deploys."""
+    medians: dict[str, dict[str, float]] = {}
+    for label, paths in profiles.items():
+        runs = []
+        for path in paths:
+            files: dict[str, float] = defaultdict(float)
+            for task, row in json.loads(path.read_text()).items():
+                files[task.split(":")[0].rpartition("/")[2]] += row["cpu"]
+            runs.append(files)
+        names = {name for run in runs for name in run}
+        medians[label] = {n: statistics.median(run.get(n, 0.0) for run in runs) for n in names}
+    labels = list(medians)
+    names = sorted(
+        {n for m in medians.values() for n in m}, key=lambda n: -medians[labels[-1]].get(n, 0)
+    )
+    print(
+        "\ncontroller CPU by playbook file, median s a deploy: "
+        + " | ".join(x or "this checkout" for x in labels)
+    )
+    for name in [*names, "(all)"]:
+        row = [sum(m.values()) if name == "(all)" else m.get(name, 0.0) for m in medians.values()]
+        print(f"  {name:<28}" + "".join(f"{v:>10.2f}" for v in row))
+
+
+def deploys(
+    runs: int, samples: dict[str, list[float]], trees: dict[str, Path], profile: bool = False
+) -> None:
     """`runs` deploys from each checkout in `trees` ({label: root}), taking turns."""
     key = lab_api_key()
     hosts = len(APP_PORTS)
@@ -88,7 +155,11 @@ def deploys(runs: int, samples: dict[str, list[float]], trees: dict[str, Path]) 
             sys.exit(f"could not put the fleet on {release}:\n{out[-3000:]}")
     for turn, (label, root) in enumerate(turns, 1):
         target = GOOD if release == OLD else OLD
-        with Clients(key, fresh=False) as load, BootWatch(target) as watch:
+        with (
+            profiling(root, f"deploy-{turn}", profile) as tasks,
+            Clients(key, fresh=False) as load,
+            BootWatch(target) as watch,
+        ):
             rc, out, seconds, cpu = measured("deploy.yml", target, f"deploy-{turn}", root)
             load.stop()
         boots = watch.boot_to_ready()
@@ -105,6 +176,8 @@ def deploys(runs: int, samples: dict[str, list[float]], trees: dict[str, Path]) 
         if len(boots) != hosts or any(load.failed.values()):
             say("not counted: a host's boot was not seen, or a request failed")
             continue
+        if tasks is not None:
+            PROFILES.setdefault(label, []).append(tasks)
         samples[f"{label}deploy wall / bound"].append(seconds / bound)
         samples[f"{label}deploy overhead per host"].append((seconds - bound) / hosts)
         samples[f"{label}controller CPU per host"].append(cpu / hosts)
@@ -132,6 +205,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", nargs="*", choices=["deploy", "site"])
     parser.add_argument("--compare", type=Path, help="another checkout to compare with")
+    parser.add_argument("--profile", action="store_true", help="the deploys' CPU by playbook file")
     args = parser.parse_args()
     wanted = set(args.only or ["deploy", "site"])
     trees = {"": ROOT}
@@ -146,9 +220,11 @@ def main() -> int:
     targets = {name: TARGETS[name.rpartition(": ")[2]] for name in samples}
     units = {name: UNITS.get(name.rpartition(": ")[2], "s") for name in samples}
     if "deploy" in wanted:
-        deploys(args.runs, samples, trees)
+        deploys(args.runs, samples, trees, args.profile)
     if "site" in wanted:
         site_noops(args.runs, samples, trees)
+    if PROFILES:
+        print_profile(PROFILES)
     ours = {name: values for name, values in samples.items() if ": " not in name}
     if args.compare:
         theirs = {name: values for name, values in samples.items() if name not in ours}

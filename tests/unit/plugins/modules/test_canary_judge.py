@@ -7,6 +7,7 @@ import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.slipway.ops.plugins.module_utils import _canary_judge as judge
 from ansible_collections.slipway.ops.plugins.modules import canary_judge, lb_traffic
 
 from tests.conftest import STALL_SLACK
@@ -196,6 +197,38 @@ def test_bad_input_names_what_to_fix(tmp_path, capsys):
         prometheus={"url": "http://127.0.0.1:9", "start": 1, "end": 2, "baseline_start": 0},
     )
     assert result["msg"] == "source=prometheus needs prometheus.baseline_end"
+
+
+def test_the_evidence_travels_as_text_and_judges_as_the_lists_did(tmp_path, capsys):
+    """lb_traffic returns each side's numbers as one string (the controller copies a list
+    element by element for each task that touches it); the judge reads that, and lists."""
+    result, seen = judge_log(tmp_path, capsys, bad=0.3)
+    reads = seen["traffic"]["app1"]["reads"]
+    assert isinstance(reads["latencies"], str)
+    assert isinstance(reads["times"], str)
+    side = judge.Traffic.unpacked(reads)
+    assert len(side.latencies) == len(side.times) == 600
+    # app1 first reads at the 5th request, 5/52 s in: to the millisecond.
+    assert min(side.times) == pytest.approx(T0 + 5 / 52, abs=0.0005)
+    assert judge.Traffic.unpacked(side.packed()) == side
+    as_lists = [
+        {
+            host: {route: vars(judge.Traffic.unpacked(s)) for route, s in routes.items()}
+            for host, routes in seen["traffic"].items()
+        }
+    ]
+    again = call(canary_judge, capsys, canary=["app1"], baseline=["app2"], traffic=as_lists)
+    assert (again["verdict"], again["lines"]) == (result["verdict"], result["lines"])
+
+
+def test_evidence_that_is_not_numbers_is_refused_by_name(capsys):
+    bad = [{"app1": {"reads": {"latencies": "12 fast", "times": "", "errors": 0}}, "app2": {}}]
+    result = call(canary_judge, capsys, canary=["app1"], baseline=["app2"], traffic=bad)
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "traffic is not as slipway.ops.lb_traffic returns it: latencies must be numbers apart by"
+        " spaces (as lb_traffic returns them) or a list of numbers, got '12 fast'"
+    )
 
 
 def test_the_backends_come_from_what_the_role_recorded(tmp_path, capsys):
