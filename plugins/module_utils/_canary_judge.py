@@ -83,8 +83,8 @@ class Traffic:
     # On the wire (lb_traffic's result, canary_judge's input) each list is one string of
     # numbers apart by spaces: latencies in ms, times in whole ms since the epoch. The
     # controller copies a result for each task and callback that touches it, element by
-    # element for a list: 100,000 requests read, kept and judged cost it 5.5 s of CPU as
-    # lists, 1.4 s as strings (tests/bench/evidence_cost.py; docs/deploy.md, "Evidence as
+    # element for a list: 100,000 requests read, kept and judged cost it 6.6 s of CPU as
+    # lists, 1.6 s as strings (tests/bench/evidence_cost.py; docs/deploy.md, "Evidence as
     # text").
     def packed(self) -> dict:
         """This side as lb_traffic returns it: {latencies, times, errors}."""

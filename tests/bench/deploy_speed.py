@@ -45,6 +45,7 @@ import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -102,16 +103,8 @@ def profiling(root: Path, log: str, on: bool):
         "ANSIBLE_CALLBACKS_ENABLED": ",".join(filter(None, [enabled, "task_cpu"])),
         "SLIPWAY_TASK_CPU_OUT": str(out),
     }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
+    with mock.patch.dict(os.environ, env):
         yield out
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def print_profile(profiles: dict[str, list[Path]]) -> None:

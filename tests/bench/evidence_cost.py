@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """What the canary's evidence costs the controller as the traffic grows.
 
-A watch or a canary look reads every load balancer's access log (slipway.ops.lb_traffic,
-on the load balancer), keeps what it read (set_fact) and judges it (slipway.ops.canary_judge,
+A watch or a canary look reads every load balancer's access log (slipway.ops.lb_traffic, on
+the load balancer), keeps what it read (set_fact) and judges it (slipway.ops.canary_judge,
 in the controller's worker): the tasks of playbooks/rolling/traffic.yml and watch.yml. What
 they carry grows with the requests in the window, not with the hosts: the watch's baseline
-is the 300 s before the deploy, a few hundred thousand requests on a busy fleet. This
-writes a synthetic access log of each --requests size (two backends, 300 s, the slipway_json
-format) on lb1, runs those tasks against it from app1, and prints the controller's CPU
-(ansible-playbook and its forks) for each size; with --compare DIR, from DIR's checkout
-too, the runs taking turns. Medians of --runs. Target: one read and judgment of 100,000
-requests costs the controller at most TARGET s more than one of 2,000 (the judge's
-arithmetic grows with them; the plumbing must not).
+is the 300 s before the deploy, a few hundred thousand requests on a busy fleet. This writes
+a synthetic access log of each --requests size on lb1 (tests/access_logs.write_log: two
+backends, 52 requests a second for as long as the size takes), runs those tasks against it
+from app1, and prints the controller's CPU (ansible-playbook and its forks) for each size;
+with --compare DIR, from DIR's checkout too, the runs taking turns. Medians of --runs.
+Target: one read and judgment of 100,000 requests costs the controller at most TARGET s more
+than one of 2,000 (the judge's arithmetic grows with them; the plumbing must not).
 Needs the lab converged (make site); output kept in .cache/bench/evidence_cost/.
 Usage: evidence_cost.py [--requests 2000 20000 100000] [--runs 3] [--compare DIR]
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -29,13 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.access_logs import RATE, T0, UPSTREAMS, write_log  # noqa: E402
 from tests.lab_deploy import measured_playbook  # noqa: E402
 
 LOGS = ROOT / ".cache" / "bench" / "evidence_cost"
 LB = "slipway-lab-lb1"
-T0 = 1_800_000_000.0
-SECONDS = 300
-UPSTREAMS = {"10.242.0.21:8000": "app1", "10.242.0.22:8000": "app2"}
 TARGET = 1.0  # s of controller CPU from 2,000 to 100,000 requests
 
 PLAYBOOK = """\
@@ -70,40 +69,23 @@ PLAYBOOK = """\
 """
 
 
-def access_log(requests: int) -> str:
-    """`requests` over SECONDS: reads and a submission in 26, app1 a fifth of them."""
-    lines = []
-    for i in range(requests):
-        t = T0 + i * SECONDS / requests
-        submission = i % 26 == 0
-        addr = "10.242.0.21:8000" if i % 5 == 0 else "10.242.0.22:8000"
-        record = {
-            "msec": f"{t:.3f}",
-            "method": "POST" if submission else "GET",
-            "uri": "/v1/tasks" if submission else "/v1/agents/a1",
-            "status": 202 if submission else 200,
-            "upstream_addr": addr,
-            "upstream_status": "202" if submission else "200",
-            "upstream_response_time": f"{0.010 + (i % 37) / 1000:.3f}",
-        }
-        lines.append(json.dumps(record))
-    return "\n".join(lines) + "\n"
-
-
-def put_log(requests: int) -> str:
+def put_log(requests: int) -> tuple[str, int]:
+    """A log of at least `requests` on lb1, RATE a second, and its path and seconds."""
     path = f"/root/slipway-evidence-{requests}.log"  # on lb1
-    with tempfile.NamedTemporaryFile("w", suffix=".log") as f:
-        f.write(access_log(requests))
-        f.flush()
-        subprocess.run(["docker", "cp", f.name, f"{LB}:{path}"], check=True)
-    return path
+    seconds = math.ceil(requests / RATE)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "access.log"
+        write_log(log, seconds)
+        subprocess.run(["docker", "cp", str(log), f"{LB}:{path}"], check=True)
+    return path, seconds
 
 
-def run(root: Path, label: str, requests: int, log: str, turn: int) -> float:
+def run(root: Path, label: str, requests: int, log: tuple[str, int], turn: int) -> float:
+    path, seconds = log
     LOGS.mkdir(parents=True, exist_ok=True)
     book = LOGS / f"evidence-{requests}.yml"
     book.write_text(
-        PLAYBOOK.format(log=log, upstreams=json.dumps(UPSTREAMS), start=T0, end=T0 + SECONDS + 1)
+        PLAYBOOK.format(log=path, upstreams=json.dumps(UPSTREAMS), start=T0, end=T0 + seconds)
     )
     name = f"{label or 'this'}-{requests}-{turn}".replace(" ", "").replace(":", "")
     rc, out, _, cpu = measured_playbook(str(book), None, LOGS, name, root=root)
@@ -128,7 +110,7 @@ def main() -> int:
             for label, root in trees.items():
                 cpu[(label, n)].append(run(root, label, n, logs[n], turn))
         print(f"evidence-bench: round {turn + 1} of {args.runs} done", flush=True)
-    subprocess.run(["docker", "exec", LB, "rm", "-f", *logs.values()], check=True)
+    subprocess.run(["docker", "exec", LB, "rm", "-f", *(p for p, _ in logs.values())], check=True)
     print(f"\n{'checkout':<16}" + "".join(f"{n:>12,}" for n in args.requests) + "   requests")
     medians = {}
     for label in trees:
