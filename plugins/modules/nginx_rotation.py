@@ -103,6 +103,13 @@ options:
     description: Seconds to wait for those requests before failing.
     type: int
     default: 120
+  fixes:
+    description:
+      - How to fix each RV(failure), in the caller's terms (its variables), added to the
+        module's own message, which says what failed and what it left.
+      - Keys are the values of RV(failure); a failure with no key gets the module's message alone.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -207,7 +214,51 @@ ARGUMENT_SPEC = {
     "control_url": {"type": "str", "default": "http://127.0.0.1:8081/slipway/rotation"},
     "wait_in_flight": {"type": "bool", "default": False},
     "timeout": {"type": "int", "default": 120},
+    "fixes": {"type": "dict", "default": {}},
 }
+
+# What each failure means and leaves, in the module's terms; `fixes` adds the caller's.
+WHAT = {
+    "unconverged": (
+        "This load balancer has no {backends_file}: nothing records its backends. "
+        "Nothing was changed."
+    ),
+    "unknown": (
+        "{subject} is not a backend of this load balancer (its backends: {backends}). "
+        "Nothing was changed."
+    ),
+    "last": (
+        "Draining {subject} would leave no backend in rotation (drained already: {previous}). "
+        "Nothing was changed."
+    ),
+    "not_ready": (
+        "{subject} did not answer {ready_path} with 200 from this load balancer within "
+        "{ready_timeout} s ({detail}). It stays out of rotation; nothing was changed."
+    ),
+    "in_flight": (
+        "{subject} still held requests after {timeout} s: {in_flight}. It is out of rotation."
+    ),
+    "control": (
+        "Could not change {subject} on this load balancer: {detail}. "
+        "The state files were put back and Nginx serves as before."
+    ),
+}
+
+
+def _fail(module, err: RotationFailed, **result):
+    """Fail with the failure's meaning, its detail and the caller's fix."""
+    p = module.params
+    facts = {
+        **p,
+        "subject": p["backend"] if p["drained"] is None else ", ".join(p["drained"]) or "none",
+        "backends": ", ".join(result.get("backends", [])) or "none",
+        "previous": ", ".join(result.get("previous", [])) or "none",
+        "in_flight": err.in_flight,
+        "detail": str(err),
+    }
+    what = WHAT.get(err.failure, "{detail}").format(**facts)
+    fix = str(p["fixes"].get(err.failure, "")).strip()
+    module.fail_json(msg=f"{what} {fix}".strip(), failure=err.failure, **result)
 
 
 def _status(url):
@@ -229,7 +280,7 @@ def _ready(module, p) -> dict:
         url = backend_url(recorded, p["backend"], p["ready_path"])
         return {"ready_after": wait_ready(url, p["ready_timeout"], _status)}
     except RotationFailed as err:
-        module.fail_json(msg=str(err), failure=err.failure, changed=False)
+        _fail(module, err, changed=False)
 
 
 def _target(module, p):
@@ -254,7 +305,7 @@ def _target(module, p):
             weights_now=read_json(Path(p["weights_file"]), {}),
         )
     except RotationFailed as err:
-        module.fail_json(msg=str(err), failure=err.failure, changed=False, **known)
+        _fail(module, err, changed=False, **known)
     return drained, weights, known
 
 
@@ -290,9 +341,9 @@ def main():
         if p["wait_in_flight"] and answer is not None:
             result = wait_out(result, answer, timeout=p["timeout"], control=control)
     except RotationFailed as err:
-        module.fail_json(
-            msg=str(err),
-            failure=err.failure,
+        _fail(
+            module,
+            err,
             in_flight=err.in_flight,
             changed=err.failure != "control",
             **known,

@@ -17,6 +17,9 @@ handshakes would make the load generator's own CPU part of what is measured.
                             (ansible-playbook and its forks) over the hosts
   site.yml no-op            site.yml on the converged lab; every run must change nothing
 
+Each counted deploy's task slots (a task on one host: a fork and a result on the
+controller) are counted from its output, and their median a host printed for each checkout.
+
 With --profile, each deploy also writes the controller's CPU a task
 (tests/bench/profile/task_cpu.py) next to its log, and the run ends with the median CPU of
 each playbook file, for each checkout: where a change won or lost.
@@ -73,11 +76,34 @@ UNITS = {"deploy wall / bound": "x"}
 LOGS = ROOT / ".cache" / "bench" / "deploy_speed"
 # With --profile: each checkout's counted deploys' task CPU files, by label.
 PROFILES: dict[str, list[Path]] = {}
+# Task slots (a task on one host: each costs the controller a fork and a result), from
+# the default callback's output: a task's result lines (a loop's items: one slot for the
+# host), and the hosts an include was processed for (an include in a loop: one an item).
+TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[")
+RESULT = re.compile(r"^(?:ok|changed|skipping|failed|fatal|unreachable): \[([^\] ]+)")
+INCLUDED = re.compile(r"^included: \S+ for (.+?)(?: => \(item=(.*)\))?$")
+# Each checkout's counted deploys' task slots a host, by label.
+SLOTS: dict[str, list[float]] = {}
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def say(msg: str) -> None:
     print(f"speed-bench: {msg}", flush=True)
+
+
+def task_slots(out: str) -> int:
+    """The task slots of a run, from its output (TASK, RESULT, INCLUDED)."""
+    slots: set[tuple[int, str]] = set()
+    task = 0
+    for line in out.splitlines():
+        if TASK.match(line):
+            task += 1
+        elif result := RESULT.match(line):
+            slots.add((task, result.group(1)))
+        elif included := INCLUDED.match(line):
+            hosts, item = included.groups()
+            slots.update((task, f"{host} {item}") for host in hosts.split(", "))
+    return len(slots)
 
 
 def measured(
@@ -171,6 +197,7 @@ def deploys(
             continue
         if tasks is not None:
             PROFILES.setdefault(label, []).append(tasks)
+        SLOTS.setdefault(label, []).append(task_slots(out) / hosts)
         samples[f"{label}deploy wall / bound"].append(seconds / bound)
         samples[f"{label}deploy overhead per host"].append((seconds - bound) / hosts)
         samples[f"{label}controller CPU per host"].append(cpu / hosts)
@@ -218,6 +245,11 @@ def main() -> int:
         site_noops(args.runs, samples, trees)
     if PROFILES:
         print_profile(PROFILES)
+    for label, values in SLOTS.items():
+        print(
+            f"task slots a host, median: {statistics.median(values):.1f}"
+            f" ({label.rstrip(': ') or 'this checkout'}: {', '.join(f'{v:.1f}' for v in values)})"
+        )
     ours = {name: values for name, values in samples.items() if ": " not in name}
     if args.compare:
         theirs = {name: values for name, values in samples.items() if name not in ours}

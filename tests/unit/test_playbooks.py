@@ -542,17 +542,28 @@ def test_roles_refuse_bad_input_in_preflight(bad_input_failures, role, index, ro
 
 
 # drain.yml refuses, before any change, what would break the site or name
-# nothing it knows; one play per case against a state directory made here.
+# nothing it knows, in its one task: the module's message and the role's fix;
+# one play per case against a state directory made here.
 DRAIN_CASES = {
     "unnamed": ({"nginx_tls_drain_host": ""}, "nginx_tls_drain_host is empty: name the backend"),
-    "unconverged": ({"nginx_tls_drain_host": "app1"}, "run the role on it first (site.yml)"),
+    "unconverged": (
+        {"nginx_tls_drain_host": "app1"},
+        "nothing records its backends. Nothing was changed. Run the role on it first (site.yml).",
+    ),
     "unknown": (
         {"nginx_tls_drain_host": "app9"},
-        "app9 is not a backend of this load balancer (its backends: app1, app2)",
+        "app9 is not a backend of this load balancer (its backends: app1, app2). "
+        "Nothing was changed. Name an app host of the inventory in nginx_tls_drain_host",
     ),
     "last": (
         {"nginx_tls_drain_host": "app1"},
-        "Draining app1 would leave no backend in rotation (drained already: app2)",
+        "Draining app1 would leave no backend in rotation (drained already: app2). "
+        "Nothing was changed. Undrain another first, or set nginx_tls_drain_force=true",
+    ),
+    "bad weight": (
+        {"nginx_tls_drain_host": "app1", "nginx_tls_undrain_weight": "half"},
+        "nginx_tls_undrain_weight must be a whole percentage of a full backend's weight (1-100), "
+        "got half",
     ),
 }
 
@@ -586,7 +597,7 @@ def test_drain_refuses_before_any_change(drain_failures, case):
     failure = drain_failures[case]
     message = " ".join(failure["msg"].split())
     assert DRAIN_CASES[case][1] in message, message
-    assert failure["task"].startswith("Check"), failure["task"]
+    assert failure["task"].startswith("Change the backend's rotation"), failure["task"]
 
 
 # app_stack's fingerprint (tasks_from digest): a deploy switches the release alone

@@ -63,7 +63,7 @@ def balancer(tmp_path):
     server.shutdown()
 
 
-def start_drain(state_dir: Path, url: str, backend: str) -> subprocess.Popen:
+def start_drain(state_dir: Path, url: str, backend: str, **more) -> subprocess.Popen:
     args = {
         "backend": backend,
         "state": "drained",
@@ -71,6 +71,7 @@ def start_drain(state_dir: Path, url: str, backend: str) -> subprocess.Popen:
         "drained_file": str(state_dir / "drained.json"),
         "weights_file": str(state_dir / "weights.json"),
         "control_url": url,
+        **more,
     }
     args_file = state_dir / f"args-{backend}.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
@@ -101,3 +102,36 @@ def test_two_hosts_drained_at_once_both_leave_rotation(balancer):
     assert json.loads((state_dir / "drained.json").read_text()) == ["app1", "app2"]
     # One went first and drained its host alone; the other found it drained and added its own.
     assert sorted(len(r["drained"]) for r in results) == [1, 2], results
+
+
+@pytest.mark.parametrize(
+    ("backend", "drained", "failure", "expected"),
+    [
+        (
+            "app9",
+            [],
+            "unknown",
+            "app9 is not a backend of this load balancer (its backends: app1, app2, app3)",
+        ),
+        (
+            "app3",
+            ["app1", "app2"],
+            "last",
+            "Draining app3 would leave no backend in rotation (drained already: app1, app2)",
+        ),
+    ],
+)
+def test_a_refusal_says_what_failed_and_the_callers_fix(
+    balancer, backend, drained, failure, expected
+):
+    """The module's message says what failed and that nothing changed; `fixes` adds the
+    caller's fix (the role's variables), so that one task both changes and explains."""
+    state_dir, url = balancer
+    (state_dir / "drained.json").write_text(json.dumps(drained))
+    fixes = {failure: "Do the caller's thing.", "control": "Not this one."}
+    out, err = start_drain(state_dir, url, backend, fixes=fixes).communicate(timeout=60)
+    result = json.loads(out or json.dumps({"stderr": err}))
+    assert result.get("failed"), result
+    assert result["failure"] == failure, result
+    assert result["msg"] == f"{expected}. Nothing was changed. Do the caller's thing.", result
+    assert json.loads((state_dir / "drained.json").read_text()) == drained
