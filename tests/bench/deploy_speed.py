@@ -93,16 +93,16 @@ def say(msg: str) -> None:
 
 def task_slots(out: str) -> int:
     """The task slots of a run, from its output (TASK, RESULT, INCLUDED)."""
-    slots: set[tuple[int, str]] = set()
+    slots: set[tuple[int, str, str | None]] = set()
     task = 0
     for line in out.splitlines():
         if TASK.match(line):
             task += 1
         elif result := RESULT.match(line):
-            slots.add((task, result.group(1)))
+            slots.add((task, result.group(1), None))
         elif included := INCLUDED.match(line):
             hosts, item = included.groups()
-            slots.update((task, f"{host} {item}") for host in hosts.split(", "))
+            slots.update((task, host, item or "") for host in hosts.split(", "))
     return len(slots)
 
 
